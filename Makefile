@@ -1,0 +1,46 @@
+# The two commands: `make serve` and `make test`. Each sets itself up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JS_STAMP := tests/js/node_modules/.installed
+PORT ?= 5006
+
+.PHONY: serve sandbox test test-fast bench lint system-deps clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (found %s)" % sys.version.split()[0]'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+system-deps:
+	@scripts/ensure-system-deps.sh
+
+# Runs the local Realtime sandbox with demo traffic (the dashboard joins it in a later issue).
+sandbox: $(STAMP)
+	$(PY) -m sandbox serve --demo
+
+serve: $(STAMP)
+	$(PY) -m sandbox serve --demo
+
+test: $(STAMP) $(JS_STAMP) system-deps
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+bench: $(STAMP) $(JS_STAMP)
+	$(PY) benchmarks/sandbox_fanout.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sandbox feeds metrics dashboards tests benchmarks
+
+clean:
+	rm -rf $(VENV) tests/js/node_modules

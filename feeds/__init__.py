@@ -1,0 +1,1 @@
+"""Where events come from: the supervised Realtime connection, probes, recording and replay."""

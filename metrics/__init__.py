@@ -1,0 +1,1 @@
+"""The shared store: bounded buffers, per-tick pandas frames and the metric math."""

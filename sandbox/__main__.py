@@ -1,0 +1,101 @@
+"""`python -m sandbox serve [--host H] [--port N] [--data-dir DIR] [--db-url URL] [--demo]`.
+
+Prints exactly one line `SANDBOX READY {json}` on stdout once clients can connect; everything else
+goes to stderr, so a parent process can read stdout line by line until it sees READY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .database import DatabaseError
+from .server import Sandbox, SandboxConfig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the local Realtime server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=54321, help="0 picks a free port")
+    serve.add_argument("--data-dir", type=Path, help="state directory (default: user cache dir)")
+    serve.add_argument(
+        "--db-url", help="use this PostgreSQL (wal_level=logical) instead of pgserver"
+    )
+    serve.add_argument(
+        "--jwt-secret", help="sign keys with this secret (default: kept in data dir)"
+    )
+    serve.add_argument("--demo", action="store_true", help="generate demo traffic")
+    serve.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="demo scenario to run (repeatable; default: all)",
+    )
+    serve.add_argument("--rate", type=float, default=1.0, help="demo traffic multiplier")
+    serve.add_argument("--seed", type=int, default=7, help="demo random seed")
+    serve.add_argument("--max-channels", type=int, default=100, help="channels per connection")
+    serve.add_argument("--max-payload-kb", type=int, default=256, help="broadcast payload limit")
+    serve.add_argument(
+        "--presence-limit",
+        type=int,
+        default=5,
+        help="presence calls per client per 30 s (0 = unlimited)",
+    )
+    serve.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    config = SandboxConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        db_url=args.db_url,
+        jwt_secret=args.jwt_secret,
+        max_channels=args.max_channels,
+        max_payload_bytes=args.max_payload_kb * 1024,
+        presence_calls_per_30s=args.presence_limit,
+        demo=args.demo,
+        scenarios=args.scenario,
+        rate=args.rate,
+        seed=args.seed,
+    )
+    sandbox = Sandbox(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await sandbox.start()
+    except (DatabaseError, OSError, ValueError) as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        await sandbox.stop()
+        return 2
+    print("SANDBOX READY " + json.dumps(sandbox.ready_info()), flush=True)
+    logging.getLogger("sandbox").info("serving %s", sandbox.base_url)
+    await stop.wait()
+    await sandbox.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    return asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Who may see what, decided by PostgreSQL itself, as on Supabase.
+
+* `Authorizer`: private channels. RLS policies on `realtime.messages` are evaluated as the JWT's
+  role with its claims and `realtime.topic` set, inside a transaction that is always rolled back
+  (reference §7): a probe row is inserted as the owner and selected as the role (read), and an
+  insert is attempted as the role (write).
+* `Catalog`: whether a table is in the `supabase_realtime` publication.
+* `Visibility`: postgres_changes respect table RLS for each subscriber's JWT. Tables without RLS
+  (and roles that bypass it) take a fast path with no query; otherwise the row is looked up by
+  primary key as the subscriber. DELETEs are not checked: the row is gone, and Supabase does not
+  check them either.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+
+from .auth import Claims
+from .channels import Channel, Policies
+from .pgoutput import Change
+
+CACHE_SECONDS = 5.0
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _as_role(conn: asyncpg.Connection, claims: Claims, topic: str | None = None) -> None:
+    """Become the JWT's role for the rest of the transaction, with PostgREST's settings."""
+    role = claims.role if claims.role in ("anon", "authenticated", "service_role") else "anon"
+    await conn.execute(
+        "select set_config('request.jwt.claims', $1, true),"
+        " set_config('request.jwt.claim.sub', $2, true),"
+        " set_config('request.jwt.claim.role', $3, true),"
+        " set_config('realtime.topic', $4, true)",
+        orjson.dumps(claims.claims).decode(),
+        claims.sub or "",
+        role,
+        topic or "",
+    )
+    await conn.execute(f"set local role {_ident(role)}")
+
+
+class Authorizer:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def read_policies(self, topic: str, claims: Claims) -> Policies:
+        if claims.role == "service_role":
+            return Policies()
+        async with self.pool.acquire() as conn:
+            tr = conn.transaction()
+            await tr.start()
+            try:
+                await conn.execute(
+                    "insert into realtime.messages (topic, extension, event, private, payload) "
+                    "values ($1, 'broadcast', 'authorization_check', true, '{}'), "
+                    "($1, 'presence', 'authorization_check', true, '{}')",
+                    topic,
+                )
+                await _as_role(conn, claims, topic)
+                try:
+                    rows = await conn.fetch(
+                        "select distinct extension from realtime.messages "
+                        "where topic = $1 and event = 'authorization_check'",
+                        topic,
+                    )
+                except asyncpg.PostgresError:
+                    rows = []
+                readable = {r["extension"] for r in rows}
+                write_b = await self._can_insert(conn, topic, "broadcast")
+                write_p = await self._can_insert(conn, topic, "presence")
+            finally:
+                await tr.rollback()
+        return Policies(
+            broadcast_read="broadcast" in readable,
+            broadcast_write=write_b,
+            presence_read="presence" in readable,
+            presence_write=write_p,
+        )
+
+    @staticmethod
+    async def _can_insert(conn: asyncpg.Connection, topic: str, extension: str) -> bool:
+        sp = conn.transaction()  # a savepoint: a refused insert must not end the outer check
+        await sp.start()
+        try:
+            await conn.execute(
+                "insert into realtime.messages (topic, extension, event, private, payload) "
+                "values ($1, $2, 'authorization_check', true, '{}')",
+                topic,
+                extension,
+            )
+            return True
+        except asyncpg.PostgresError:
+            return False
+        finally:
+            await sp.rollback()
+
+    async def can_write_broadcast(self, topic: str, claims: Claims) -> bool:
+        if claims.role == "service_role":
+            return True
+        return (await self.read_policies(topic, claims)).broadcast_write
+
+
+class Catalog:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._published: tuple[float, set[tuple[str, str]]] = (0.0, set())
+
+    async def published(self) -> set[tuple[str, str]]:
+        at, tables = self._published
+        if time.monotonic() - at > CACHE_SECONDS:
+            rows = await self.pool.fetch(
+                "select schemaname, tablename from pg_publication_tables "
+                "where pubname = 'supabase_realtime'"
+            )
+            tables = {(r["schemaname"], r["tablename"]) for r in rows}
+            self._published = (time.monotonic(), tables)
+        return tables
+
+    async def is_published(self, schema: str, table: str) -> bool:
+        if (schema, table) in await self.published():
+            return True
+        self._published = (0.0, set())  # it may have just been added: look again once
+        return (schema, table) in await self.published()
+
+
+class Visibility:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._rls: dict[tuple[str, str], tuple[float, bool]] = {}
+
+    async def _uses_rls(self, schema: str, table: str) -> bool:
+        cached = self._rls.get((schema, table))
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        enabled = bool(
+            await self.pool.fetchval(
+                "select c.relrowsecurity from pg_class c "
+                "join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = $1 and c.relname = $2",
+                schema,
+                table,
+            )
+        )
+        self._rls[(schema, table)] = (time.monotonic(), enabled)
+        return enabled
+
+    async def filter(
+        self, change: Change, hits: dict[Channel, list[int]]
+    ) -> dict[Channel, list[int]]:
+        if change.type == "DELETE" or not await self._uses_rls(change.schema, change.table):
+            return hits
+        keys = list(change.key_names)
+        record = change.record or {}
+        if not keys or any(k not in record for k in keys):
+            return hits  # no way to look the row up; Supabase would send it too
+        verdicts: dict[str, bool] = {}
+        out: dict[Channel, list[int]] = {}
+        for ch, ids in hits.items():
+            claims = ch.claims
+            if claims.role == "service_role":
+                out[ch] = ids
+                continue
+            seen = verdicts.get(claims.token)
+            if seen is None:
+                seen = await self._row_visible(change, keys, record, claims)
+                verdicts[claims.token] = seen
+            if seen:
+                out[ch] = ids
+        return out
+
+    async def _row_visible(
+        self, change: Change, keys: list[str], record: dict[str, Any], claims: Claims
+    ) -> bool:
+        where = " and ".join(f"{_ident(k)}::text = ${i + 1}" for i, k in enumerate(keys))
+        sql = (
+            f"select exists(select 1 from {_ident(change.schema)}.{_ident(change.table)} "
+            f"where {where})"
+        )
+        args = [_as_text(record[k]) for k in keys]
+        async with self.pool.acquire() as conn:
+            tr = conn.transaction()
+            await tr.start()
+            try:
+                await _as_role(conn, claims)
+                return bool(await conn.fetchval(sql, *args))
+            except asyncpg.PostgresError:
+                return False
+            finally:
+                await tr.rollback()
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return str(value)

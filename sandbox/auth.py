@@ -1,0 +1,109 @@
+"""HS256 JWTs as Supabase issues them, and the exact errors Realtime answers bad ones with.
+
+The same check runs in three places with three wordings (reference §1.1, §2.4, §6.5): at connect
+time it becomes an HTTP 401, at join time a `phx_reply` error with a code prefix, and mid-session a
+`system` error. `TokenError` carries the bare message and each caller adds its own framing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+TEN_YEARS = 10 * 365 * 24 * 3600
+
+
+class TokenError(Exception):
+    """A token Realtime would refuse; `message` is the server's wording, `code` its join prefix."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def join_reason(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+MISSING = TokenError("InvalidJWTToken", "API key is missing")
+
+
+def new_secret() -> str:
+    """A random HS256 secret, long enough for PyJWT's key-length check."""
+    return secrets.token_urlsafe(48)
+
+
+def mint(secret: str, role: str, *, ttl: int = TEN_YEARS, **claims: Any) -> str:
+    """Sign a token the way the Supabase CLI's demo keys are built (iss, role, iat, exp)."""
+    now = int(time.time())
+    body = {"iss": "supabase-sandbox", "role": role, "iat": now, "exp": now + ttl, **claims}
+    return jwt.encode(body, secret, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Verified claims plus the raw token, which PostgREST-style RLS checks need."""
+
+    token: str
+    claims: dict[str, Any]
+
+    @property
+    def role(self) -> str:
+        return str(self.claims.get("role", "anon"))
+
+    @property
+    def sub(self) -> str | None:
+        sub = self.claims.get("sub")
+        return None if sub is None else str(sub)
+
+    @property
+    def exp(self) -> float:
+        return float(self.claims["exp"])
+
+
+def verify(token: str | None, secret: str) -> Claims:
+    """Check signature, `role` and `exp` like `ChannelsAuthorization.authorize_conn`."""
+    if not token:
+        raise MISSING
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise TokenError("MalformedJWT", "The token provided is not a valid JWT") from None
+    if header.get("alg") not in ("HS256", "HS384", "HS512"):
+        raise TokenError("JwtSignatureError", "Failed to validate JWT signature")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256", "HS384", "HS512"],
+            options={"verify_exp": False, "verify_aud": False, "verify_iat": False},
+        )
+    except jwt.InvalidSignatureError:
+        raise TokenError("JwtSignatureError", "Failed to validate JWT signature") from None
+    except jwt.PyJWTError:
+        raise TokenError("MalformedJWT", "The token provided is not a valid JWT") from None
+    if "role" not in claims or "exp" not in claims:
+        raise TokenError("InvalidJWTToken", "Fields `role` and `exp` are required in JWT")
+    try:
+        exp = float(claims["exp"])
+    except (TypeError, ValueError):
+        raise TokenError("InvalidJWTToken", "Token expiration time is invalid") from None
+    if exp <= 0:
+        raise TokenError("InvalidJWTToken", "Token expiration time is invalid")
+    now = time.time()
+    if exp <= now:
+        ago = round(now - exp)
+        raise TokenError("InvalidJWTToken", f"Token has expired {ago} seconds ago")
+    return Claims(token, claims)
+
+
+def connect_error(err: TokenError) -> str:
+    """The HTTP 401 body text for a refused websocket upgrade (reference §1.1)."""
+    if err.message.startswith("Token has expired"):
+        return "Token has expired"
+    return err.message

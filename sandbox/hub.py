@@ -1,0 +1,291 @@
+"""Every joined channel of the server, and the three ways messages reach them.
+
+Fan-out encodes each outgoing message at most once per wire format and writes the same frame
+bytes to every subscriber (reference §1.4 relay rules); nothing is awaited per subscriber, so one
+slow socket never delays the others (it is cut off by `Connection.write` instead).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from . import serializers as s
+from .channels import Binding, Channel
+from .pgoutput import Change, format_commit_timestamp
+from .presence import PresenceTopic
+
+if TYPE_CHECKING:
+    from .rls import Visibility
+
+log = logging.getLogger("sandbox.hub")
+
+PG_PAYLOAD_LIMIT = 1024 * 1024  # Postgres change payload limit (reference §9.1)
+PG_SMALL_VALUE = 64
+
+
+class Stats:
+    """Counters the sandbox exposes at /sandbox/v1/stats, for tests and for the monitor."""
+
+    def __init__(self) -> None:
+        self.connections_total = 0
+        self.connections_refused = 0
+        self.frames_in = 0
+        self.frames_out = 0
+        self.malformed_frames = 0
+        self.joins = 0
+        self.join_errors = 0
+        self.broadcasts_in = 0
+        self.broadcasts_delivered = 0
+        self.presence_diffs = 0
+        self.db_changes = 0
+        self.db_messages_delivered = 0
+        self.slow_consumers_dropped = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+class Hub:
+    def __init__(self, visibility: Visibility | None = None) -> None:
+        self.topics: dict[tuple[bool, str], set[Channel]] = defaultdict(set)
+        self.presence: dict[tuple[bool, str], PresenceTopic] = defaultdict(PresenceTopic)
+        # (schema, table) -> channel -> its bindings on that relation; either part may be "*".
+        self.pg_index: dict[tuple[str, str], dict[Channel, list[Binding]]] = defaultdict(dict)
+        self.connections: set[Any] = set()
+        self.visibility = visibility
+        self.stats = Stats()
+
+    # --- membership ---------------------------------------------------------------------------
+
+    def add(self, ch: Channel) -> None:
+        self.topics[ch.key].add(ch)
+
+    def add_bindings(self, ch: Channel) -> None:
+        for b in ch.bindings:
+            self.pg_index[(b.schema, b.table)].setdefault(ch, []).append(b)
+
+    def remove(self, ch: Channel) -> None:
+        """Forget a channel: stop deliveries and announce its presence leave."""
+        members = self.topics.get(ch.key)
+        if members is not None:
+            members.discard(ch)
+            if not members:
+                del self.topics[ch.key]
+        for b in ch.bindings:
+            by_ch = self.pg_index.get((b.schema, b.table))
+            if by_ch is not None:
+                by_ch.pop(ch, None)
+                if not by_ch:
+                    del self.pg_index[(b.schema, b.table)]
+        self.untrack(ch)
+        if ch.expiry_timer is not None:
+            ch.expiry_timer.cancel()
+
+    def channel_count(self) -> int:
+        return sum(len(m) for m in self.topics.values())
+
+    # --- broadcast ----------------------------------------------------------------------------
+
+    def broadcast(self, key: tuple[bool, str], payload: Any, sender: Channel | None = None) -> int:
+        """Relay a JSON broadcast payload verbatim to the topic (reference §4.2)."""
+        members = self.topics.get(key)
+        if not members:
+            return 0
+        topic = "realtime:" + key[1]
+        f1 = f2 = None
+        n = 0
+        for ch in members:
+            if ch is sender and not ch.broadcast_self:
+                continue
+            if not ch.policies.broadcast_read:
+                continue
+            conn = ch.conn
+            if conn.vsn == 1:
+                if f1 is None:
+                    f1 = s.ws_frame(s.v1_text(topic, "broadcast", payload, None), s.OP_TEXT)
+                ok = conn.write(f1)
+            else:
+                if f2 is None:
+                    f2 = s.ws_frame(s.v2_text(None, None, topic, "broadcast", payload), s.OP_TEXT)
+                ok = conn.write(f2)
+            n += ok
+        self.stats.broadcasts_delivered += n
+        return n
+
+    def user_broadcast(
+        self,
+        key: tuple[bool, str],
+        user_event: str,
+        body: bytes,
+        encoding: int,
+        meta: dict[str, Any] | None = None,
+        sender: Channel | None = None,
+    ) -> int:
+        """A kind-3 or database broadcast: binary kind 4 to vsn 2, spliced JSON to vsn 1."""
+        members = self.topics.get(key)
+        if not members:
+            return 0
+        topic = "realtime:" + key[1]
+        f1 = f2 = None
+        n = 0
+        for ch in members:
+            if ch is sender and not ch.broadcast_self:
+                continue
+            if not ch.policies.broadcast_read:
+                continue
+            conn = ch.conn
+            if conn.vsn == 1:
+                if encoding != s.ENCODING_JSON:
+                    continue  # binary payloads are skipped for vsn 1 sockets, as on Supabase
+                if f1 is None:
+                    meta_part = b',"meta":' + orjson.dumps(meta) if meta else b""
+                    text = (
+                        b'{"topic":'
+                        + orjson.dumps(topic)
+                        + b',"event":"broadcast","payload":{"event":'
+                        + orjson.dumps(user_event)
+                        + b',"payload":'
+                        + body
+                        + meta_part
+                        + b',"type":"broadcast"},"ref":null}'
+                    )
+                    f1 = s.ws_frame(text, s.OP_TEXT)
+                ok = conn.write(f1)
+            else:
+                if f2 is None:
+                    f2 = s.ws_frame(
+                        s.v2_user_broadcast(topic, user_event, body, encoding, meta), s.OP_BINARY
+                    )
+                ok = conn.write(f2)
+            n += ok
+        self.stats.broadcasts_delivered += n
+        return n
+
+    # --- presence -----------------------------------------------------------------------------
+
+    def track(self, ch: Channel, payload: dict[str, Any]) -> None:
+        ch.presence_enabled = True  # a track auto-enables presence (reference §5.1)
+        diff = self.presence[ch.key].track(ch, payload)
+        if diff is not None:
+            self._send_diff(ch.key, diff)
+
+    def untrack(self, ch: Channel) -> None:
+        topic = self.presence.get(ch.key)
+        if topic is None:
+            return
+        diff = topic.untrack(ch)
+        if not len(topic):
+            del self.presence[ch.key]
+        if diff is not None:
+            self._send_diff(ch.key, diff)
+
+    def presence_state(self, key: tuple[bool, str]) -> dict[str, Any]:
+        topic = self.presence.get(key)
+        return topic.state() if topic is not None else {}
+
+    def _send_diff(self, key: tuple[bool, str], diff: dict[str, Any]) -> None:
+        topic = "realtime:" + key[1]
+        f1 = f2 = None
+        for ch in self.topics.get(key, ()):
+            if not ch.presence_enabled or not ch.policies.presence_read:
+                continue
+            if ch.conn.vsn == 1:
+                if f1 is None:
+                    f1 = s.ws_frame(s.v1_text(topic, "presence_diff", diff, None), s.OP_TEXT)
+                ch.conn.write(f1)
+            else:
+                if f2 is None:
+                    f2 = s.ws_frame(s.v2_text(None, None, topic, "presence_diff", diff), s.OP_TEXT)
+                ch.conn.write(f2)
+            self.stats.presence_diffs += 1
+
+    # --- postgres_changes ---------------------------------------------------------------------
+
+    def match_change(self, change: Change) -> dict[Channel, list[int]]:
+        """Binding ids per channel that this change satisfies (schema, table, event, filter)."""
+        row = change.old_record if change.type == "DELETE" else change.record
+        row = row or {}
+        types = {c["name"]: c["type"] for c in change.columns}
+        hits: dict[Channel, list[int]] = {}
+        for rel in (
+            (change.schema, change.table),
+            (change.schema, "*"),
+            ("*", "*"),
+        ):
+            by_ch = self.pg_index.get(rel)
+            if not by_ch:
+                continue
+            for ch, bindings in by_ch.items():
+                for b in bindings:
+                    if b.wants(change.type) and b.filter.matches(row, types):
+                        hits.setdefault(ch, []).append(b.id)
+        return hits
+
+    async def dispatch_change(self, change: Change) -> int:
+        """Send one change to every channel whose bindings match and whose JWT may see the row."""
+        self.stats.db_changes += 1
+        hits = self.match_change(change)
+        if not hits:
+            return 0
+        if self.visibility is not None:
+            hits = await self.visibility.filter(change, hits)
+            if not hits:
+                return 0
+        data = pg_data(change)
+        n = 0
+        for ch, ids in hits.items():
+            ids_json = orjson.dumps(ids)
+            if ch.conn.vsn == 1:
+                text = (
+                    b'{"topic":'
+                    + orjson.dumps(ch.topic)
+                    + b',"event":"postgres_changes","payload":{"ids":'
+                    + ids_json
+                    + b',"data":'
+                    + data
+                    + b'},"ref":null}'
+                )
+            else:
+                text = (
+                    b"[null,null,"
+                    + orjson.dumps(ch.topic)
+                    + b',"postgres_changes",{"ids":'
+                    + ids_json
+                    + b',"data":'
+                    + data
+                    + b"}]"
+                )
+            n += ch.conn.write(s.ws_frame(text, s.OP_TEXT))
+        self.stats.db_messages_delivered += n
+        return n
+
+
+def pg_data(change: Change) -> bytes:
+    """The `data` object of a postgres_changes message, encoded once for all subscribers."""
+    data: dict[str, Any] = {
+        "schema": change.schema,
+        "table": change.table,
+        "commit_timestamp": format_commit_timestamp(change.commit_ts) if change.commit_ts else None,
+        "type": change.type,
+        "columns": change.columns,
+        "errors": None,
+    }
+    if change.type != "DELETE":
+        data["record"] = change.record
+    if change.type != "INSERT":
+        data["old_record"] = change.old_record
+    encoded = orjson.dumps(data)
+    if len(encoded) <= PG_PAYLOAD_LIMIT:
+        return encoded
+    # Past the limit Supabase keeps only values of at most 64 bytes and says so in `errors`.
+    for key in ("record", "old_record"):
+        if data.get(key):
+            data[key] = {
+                k: v for k, v in data[key].items() if len(orjson.dumps(v)) <= PG_SMALL_VALUE
+            }
+    data["errors"] = ["Error 413: Payload Too Large"]
+    return orjson.dumps(data)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# System packages the suite needs and pip/npm cannot provide: Node.js (supabase-js conformance
+# tests) and Debian's Chromium (browser tests; never a downloaded browser build).
+set -euo pipefail
+missing=()
+command -v node >/dev/null || missing+=(nodejs npm)
+command -v chromium >/dev/null || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ -r /etc/debian_version ] && [ "$(id -u)" = 0 ]; then
+    echo "installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "Missing system packages: ${missing[*]}." >&2
+    echo "Install them first, e.g. on Debian/Ubuntu: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi

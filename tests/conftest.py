@@ -1,0 +1,86 @@
+"""Shared fixtures: a real sandbox process per test session, on a free port."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sandbox_process import SandboxProcess, start_sandbox  # noqa: E402
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory):
+    """One sandbox for the whole session: tests use their own topics and tables."""
+    sb = start_sandbox(tmp_path_factory.mktemp("sandbox") / "data")
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture
+def fresh_sandbox(tmp_path: Path):
+    """A sandbox of the test's own, for tests that stop, kill or overload it."""
+    started: list[SandboxProcess] = []
+
+    def start(*extra: str, data_dir: Path | None = None, port: int = 0) -> SandboxProcess:
+        sb = start_sandbox(data_dir or tmp_path / f"data{len(started)}", *extra, port=port)
+        started.append(sb)
+        return sb
+
+    yield start
+    for sb in started:
+        sb.stop()
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    exe = shutil.which("node")
+    if exe is None:
+        pytest.fail(
+            "node is required for the supabase-js conformance tests (make test installs it)"
+        )
+    if not (JS_DIR / "node_modules" / "@supabase" / "supabase-js").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True)
+    return exe
+
+
+@pytest.fixture(scope="session")
+def sql(sandbox: SandboxProcess):
+    """Run SQL on the sandbox's database as its owner (autocommit); returns fetched rows."""
+    import psycopg2
+
+    conn = psycopg2.connect(sandbox.db_url)
+    conn.autocommit = True
+
+    def run(query: str, *args):
+        with conn.cursor() as cur:
+            cur.execute(query, args or None)
+            return cur.fetchall() if cur.description else []
+
+    yield run
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def mint(sandbox: SandboxProcess):
+    """Sign a JWT with the sandbox's secret, e.g. `mint("authenticated", sub=uid)`."""
+    import time
+
+    import jwt
+
+    def make(role: str = "authenticated", ttl: int = 3600, **claims) -> str:
+        now = int(time.time())
+        return jwt.encode(
+            {"role": role, "iat": now, "exp": now + ttl, **claims},
+            sandbox.jwt_secret,
+            algorithm="HS256",
+        )
+
+    return make

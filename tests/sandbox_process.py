@@ -1,0 +1,121 @@
+"""Start `python -m sandbox serve` as a child process and read its READY line.
+
+Used by the tests (and the benchmarks): a real server process on a free port, stopped when done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class SandboxProcess:
+    proc: subprocess.Popen[str]
+    info: dict[str, str]
+    log_path: Path
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.info["url"]
+
+    @property
+    def anon_key(self) -> str:
+        return self.info["anon_key"]
+
+    @property
+    def service_role_key(self) -> str:
+        return self.info["service_role_key"]
+
+    @property
+    def jwt_secret(self) -> str:
+        return self.info["jwt_secret"]
+
+    @property
+    def db_url(self) -> str:
+        return self.info["db_url"]
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http", "ws", 1) + "/realtime/v1"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_sandbox(
+    data_dir: Path, *extra: str, port: int = 0, timeout: float = 60
+) -> SandboxProcess:
+    log_path = data_dir.parent / f"{data_dir.name}-sandbox.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable,
+        "-m",
+        "sandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        *extra,
+    ]
+    log_file = open(log_path, "a")  # noqa: SIM115 - closed when the process exits
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log_file,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    found: dict[str, str] = {}
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("SANDBOX READY "):
+                found.update(json.loads(line[len("SANDBOX READY ") :]))
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not found:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(
+            f"sandbox did not print READY within {timeout}s:\n"
+            + log_path.read_text(errors="replace")[-4000:]
+        )
+    return SandboxProcess(proc, found, log_path, args)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):
+    """Poll until `predicate()` is truthy; return its value or fail with `message`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s")
+        time.sleep(interval)
