@@ -520,7 +520,7 @@ _INT_RE: Final = re.compile(
 
 
 def _parse_int_literal(text: str) -> int:
-    """Integer input syntax shared by int2/4/8 and numeric: whitespace, sign, PG 16+ ``_``/0x/0o/0b."""
+    """Read integer input syntax (int2/4/8 and numeric): blanks, sign, PG 16+ ``_``/0x/0o/0b."""
     m = _INT_RE.fullmatch(text)
     if m is None:
         raise ValueError(f"invalid input syntax for type integer: {text!r}")
@@ -602,7 +602,7 @@ def _numeric_from_json(value: object) -> tuple[int, Any]:
 
 
 def _float_key(number: float) -> tuple[int, float]:
-    return _NAN_KEY if number != number else (0, number)
+    return _NAN_KEY if math.isnan(number) else (0, number)
 
 
 _NONZERO_MANTISSA: Final = re.compile(r"[1-9][0-9_.]*(?:[eE]|$)|\.[0-9]*[1-9]")
@@ -612,7 +612,7 @@ def _check_float_range(text: str, number: float, type_name: str) -> float:
     """Postgres rejects literals that overflow to infinity or underflow to zero."""
     if math.isinf(number) and "inf" not in text.lower():
         raise ValueError(f"{text!r} is out of range for type {type_name}")
-    if number == 0.0 and _NONZERO_MANTISSA.search(text.split("e")[0].split("E")[0]):
+    if number == 0.0 and _NONZERO_MANTISSA.search(re.split("[eE]", text, maxsplit=1)[0]):
         raise ValueError(f"{text!r} is out of range for type {type_name}")
     return number
 
@@ -780,7 +780,7 @@ def _text_type(
 
 
 def _parse_bpchar(text: str) -> str:
-    """What ``value::character`` yields: ONE character, trailing blank insignificant.
+    """Cast like ``value::character``: keep ONE character; a trailing blank is insignificant.
 
     ``check_equality_op`` casts to ``type_::text``, which for bpchar is ``character``, i.e.
     ``char(1)``, so the server compares only the first character of both sides. A server quirk,
@@ -795,7 +795,7 @@ _NULL_ELEMENT: Final = (1,)
 
 
 def _array_type(element: _PgType) -> _PgType:
-    """An array of ``element``: keys compare element-wise, NULLs last, then by length."""
+    """Build the array type of ``element``: keys compare element-wise, NULLs last, then length."""
 
     def wrap(key: Any) -> tuple[Any, ...]:
         return (0, key)
@@ -877,8 +877,7 @@ _UNKNOWN_TYPE: Final = _PgType(
 def _normalize_type_name(name: str) -> str:
     """Map display names (``integer``, ``text[]``, ``varchar(20)``) to ``pg_type.typname``."""
     cleaned = " ".join(re.sub(r"\([^)]*\)", " ", name.strip().lower()).split())
-    if cleaned.startswith("pg_catalog."):
-        cleaned = cleaned[len("pg_catalog.") :]
+    cleaned = cleaned.removeprefix("pg_catalog.")
     if cleaned.endswith("[]"):
         return "_" + _normalize_type_name(cleaned[:-2].rstrip("[] "))
     return _TYPE_ALIASES.get(cleaned, cleaned)
@@ -1073,7 +1072,7 @@ def _compile_is(target: object, negate: bool, pg_type: _PgType) -> Evaluator:
 
 
 def _like_to_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """SQL LIKE -> anchored regex: ``%`` any run, ``_`` one character, ``\\`` escapes.
+    r"""Compile SQL LIKE to an anchored regex: ``%`` any run, ``_`` one char, ``\`` escapes.
 
     The server passes the value to LIKE untouched, so PostgREST's ``*`` alias for ``%`` does
     not apply: ``*`` is a literal asterisk.
@@ -1127,18 +1126,17 @@ _ARE_ESCAPES: Final[Mapping[str, str]] = {
 
 
 def _are_to_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """Translate a PostgreSQL ARE (``~`` / ``~*``) into an equivalent Python regex.
+    r"""Translate a PostgreSQL ARE (``~`` / ``~*``) into an equivalent Python regex.
 
     Covers what differs in practice: ``$`` only matches at the very end, ``.`` matches
-    newlines, ``\\m``/``\\M``/``\\y`` word boundaries, ``[[:class:]]`` and the ``***=``
+    newlines, ``\m``/``\M``/``\y`` word boundaries, ``[[:class:]]`` and the ``***=``
     literal prefix. Unsupported syntax surfaces as ``re.error`` (treated as "never matches",
     where Postgres would have refused the subscription).
     """
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     if pattern.startswith("***="):
         return re.compile(re.escape(pattern[4:]), flags)
-    if pattern.startswith("***:"):
-        pattern = pattern[4:]
+    pattern = pattern.removeprefix("***:")
     m = re.match(r"\(\?([a-z]+)\)", pattern)
     if m is not None:
         for letter in m.group(1):

@@ -41,10 +41,12 @@ def only(text: str) -> Condition:
     return conditions[0]
 
 
-def check(text: str, value: object, column_type: str | None = None, column: str = "c") -> bool:
-    """Evaluate ``text`` against a one-column record."""
-    types = {column: column_type} if column_type is not None else None
-    return parse_filter(text).matches({column: value}, types)
+def check(text: str, value: object, column_type: str | None = None) -> bool:
+    """Evaluate ``text`` against a record giving ``value`` (of ``column_type``) to its columns."""
+    parsed = parse_filter(text)
+    record = dict.fromkeys(parsed.columns, value)
+    types = dict.fromkeys(parsed.columns, column_type) if column_type is not None else None
+    return parsed.matches(record, types)
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +158,7 @@ class TestParseComposition:
             ("email=eq.a.b@c.d", "email", "eq", "a.b@c.d"),
             ("note=eq.x=y", "note", "eq", "x=y"),
             ("url=like.https://x.io/a=b%", "url", "like", "https://x.io/a=b%"),
-            ("v=not.eq.not.eq", "v", "eq", "not.eq"),
+            ("v=eq.not.eq", "v", "eq", "not.eq"),
             ("price=gte.1.50", "price", "gte", "1.50"),
         ],
     )
@@ -193,7 +195,7 @@ class TestParseErrors:
             # Unknown operator: operator and value are reported, the column is not.
             ("id=foo.1", '["foo", "1"]'),
             ("id=EQ.1", '["EQ", "1"]'),
-            ("id=not.not.eq.1", '["not", "not.eq.1"]'),
+            ("id=not.not.eq.1", '["not", "eq.1"]'),
             ("id= eq.1", '[" eq", "1"]'),
             # Later segments are reported the same way.
             ("id=eq.1,bogus", '["bogus"]'),
@@ -496,10 +498,13 @@ class TestOtherTypes:
         for literal in (
             "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
             "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+            "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
             "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
         ):
             assert check(f"c=eq.{literal}", record, "uuid") is True
-            assert check(f"c=in.({literal},b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11)", record, "uuid")
+        other = "b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+        assert check(f"c=in.(A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11,{other})", record, "uuid")
+        assert check(f"c=in.({other})", record.upper(), "uuid") is False
         assert check("c=eq.not-a-uuid", record, "uuid") is False
         assert check("c=neq.not-a-uuid", record, "uuid") is False
 
@@ -509,7 +514,9 @@ class TestOtherTypes:
         assert check("c=lt.a", "B", "text") is True
 
     def test_jsonb(self) -> None:
-        assert check('c=eq.{"b": [1, 2], "a": 1.0}', {"a": 1, "b": [1, 2]}, "jsonb") is True
+        # Unquoted, the commas inside the JSON would split the filter, as on the server.
+        literal = r'c=eq."{\"b\": [1, 2], \"a\": 1.0}"'
+        assert check(literal, {"a": 1, "b": [1, 2]}, "jsonb") is True
         assert check('c=eq.{"a": true}', {"a": 1}, "jsonb") is False
         assert check("c=eq.1", {"a": 1}) is False
 
@@ -518,10 +525,15 @@ class TestOtherTypes:
         assert check("c=is.null", None, "json") is True
 
     def test_arrays(self) -> None:
-        assert check("c=eq.{a,b}", ["a", "b"], "_text") is True
-        assert check('c=eq.{"a","b"}', "{a,b}", "text[]") is True
-        assert check("c=lt.{1,3}", [1, 2], "_int4") is True
-        assert check("c=eq.{1,2}", [1, 2, 3], "_int4") is False
+        # Array literals contain commas, so they must be quoted in the filter.
+        assert check('c=eq."{a,b}"', ["a", "b"], "_text") is True
+        assert check('c=eq."{a,NULL}"', ["a", None], "_text") is True
+        assert check('c=eq."{a,b}"', "{a,b}", "text[]") is True
+        assert check('c=lt."{1,3}"', [1, 2], "_int4") is True
+        assert check('c=eq."{1,2}"', [1, 2, 3], "_int4") is False
+        with pytest.raises(FilterError) as info:
+            parse_filter("c=eq.{a,b}")
+        assert info.value.message == PREFIX + '["b}"]'
 
     def test_bpchar_compares_first_character_like_the_server(self) -> None:
         # The server casts to `character`, i.e. char(1).
