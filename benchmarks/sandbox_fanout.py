@@ -175,7 +175,7 @@ async def commit_latency(sb, changes: int, rate: float) -> dict:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--receivers", type=int, default=100)
-    ap.add_argument("--rates", default="100,250,500,1000", help="broadcasts/s per step")
+    ap.add_argument("--rates", default="200,400,600,800,1000", help="broadcasts/s per step")
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each step")
     ap.add_argument("--changes", type=int, default=300)
     ap.add_argument("--json-out", type=Path)

@@ -20,7 +20,7 @@ from aiohttp import web
 from . import serializers as s
 from .auth import Claims, TokenError, verify
 from .channels import Binding, Channel, binding_id, channel_token, parse_join_config
-from .filters import FilterError, parse_filter
+from .filters import FilterError, FilterRejectedError, parse_filter
 
 if TYPE_CHECKING:
     from .server import Sandbox
@@ -242,6 +242,16 @@ class Connection:
             table = str(table or "*")
             try:
                 parsed = parse_filter(flt if isinstance(flt, str) else None)
+            except FilterRejectedError as err:
+                self.system(
+                    ch,
+                    "postgres_changes",
+                    "error",
+                    "Unable to subscribe to changes with given parameters. An exception happened "
+                    f"so please check your connect parameters: [schema: {schema}, table: {table}, "
+                    f"filters: [{flt}]]. Exception: ERROR P0001 (raise_exception) {err.message}",
+                )
+                return
             except FilterError as err:
                 self.system(ch, "postgres_changes", "error", err.message)
                 return

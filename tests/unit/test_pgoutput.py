@@ -153,6 +153,7 @@ def test_insert_is_buffered_until_commit_and_typed() -> None:
             REC1,
             None,
             ITEMS_OID,
+            ("id",),
         ),
         Change(
             "public",
@@ -163,6 +164,7 @@ def test_insert_is_buffered_until_commit_and_typed() -> None:
             {"id": 2, "name": None, "ok": False, "tags": [], "doc": None, "at": None},
             None,
             ITEMS_OID,
+            ("id",),
         ),
     ]
     assert dec.relation(ITEMS_OID) == Relation(
