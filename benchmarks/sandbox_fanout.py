@@ -71,10 +71,15 @@ class Receivers:
 async def sandbox_sockets(base: str, key: str, n: int, session: aiohttp.ClientSession):
     url = base.replace("http", "ws", 1) + f"/realtime/v1/websocket?apikey={key}&vsn=1.0.0"
     socks = []
-    for i in range(n):
+    for _ in range(n):
         ws = await session.ws_connect(url, max_msg_size=0)
-        join = {"topic": "realtime:bench", "event": "phx_join", "ref": "1", "join_ref": "1",
-                "payload": {"config": {"broadcast": {"self": False}}}}
+        join = {
+            "topic": "realtime:bench",
+            "event": "phx_join",
+            "ref": "1",
+            "join_ref": "1",
+            "payload": {"config": {"broadcast": {"self": False}}},
+        }
         await ws.send_str(json.dumps(join))
         reply = json.loads((await ws.receive(timeout=10)).data)
         assert reply["payload"]["status"] == "ok", reply
@@ -84,8 +89,15 @@ async def sandbox_sockets(base: str, key: str, n: int, session: aiohttp.ClientSe
 
 def sandbox_frame(seq: int) -> str:
     payload = {"type": "broadcast", "event": "tick", "payload": {"seq": seq, "t": time.monotonic()}}
-    return orjson.dumps({"topic": "realtime:bench", "event": "broadcast", "payload": payload,
-                         "ref": None, "join_ref": "1"}).decode()
+    return orjson.dumps(
+        {
+            "topic": "realtime:bench",
+            "event": "broadcast",
+            "payload": payload,
+            "ref": None,
+            "join_ref": "1",
+        }
+    ).decode()
 
 
 def relay_frame(seq: int) -> str:
@@ -116,11 +128,16 @@ async def run_steps(open_sockets, frame, receivers: int, rates: list[int], secon
             await asyncio.sleep(0.5)  # let the tail arrive
             took = seconds
             expected = sent * receivers
-            results.append({
-                "rate_in": rate, "sent": sent, "delivered": rec.count,
-                "lost": expected - rec.count,
-                "delivered_per_s": round(rec.count / took), **pct(rec.latencies),
-            })
+            results.append(
+                {
+                    "rate_in": rate,
+                    "sent": sent,
+                    "delivered": rec.count,
+                    "lost": expected - rec.count,
+                    "delivered_per_s": round(rec.count / took),
+                    **pct(rec.latencies),
+                }
+            )
         for t in rec.tasks:
             t.cancel()
         for ws in socks:
@@ -132,18 +149,32 @@ async def commit_latency(sb, changes: int, rate: float) -> dict:
     import asyncpg
 
     db = await asyncpg.connect(sb.db_url)
-    await db.execute("create table if not exists public.bench_rows (id bigserial primary key, "
-                     "body text, created_at timestamptz default now())")
-    await db.execute("do $$ begin if not exists (select from pg_publication_tables where "
-                     "tablename = 'bench_rows') then alter publication supabase_realtime add table "
-                     "public.bench_rows; end if; end $$")
+    await db.execute(
+        "create table if not exists public.bench_rows (id bigserial primary key, "
+        "body text, created_at timestamptz default now())"
+    )
+    await db.execute(
+        "do $$ begin if not exists (select from pg_publication_tables where "
+        "tablename = 'bench_rows') then alter publication supabase_realtime add table "
+        "public.bench_rows; end if; end $$"
+    )
     lat: list[float] = []
     async with aiohttp.ClientSession() as session:
         url = sb.url.replace("http", "ws", 1) + f"/realtime/v1/websocket?apikey={sb.anon_key}"
         ws = await session.ws_connect(url, max_msg_size=0)
-        join = {"topic": "realtime:bench-pg", "event": "phx_join", "ref": "1", "join_ref": "1",
-                "payload": {"config": {"postgres_changes": [
-                    {"event": "INSERT", "schema": "public", "table": "bench_rows"}]}}}
+        join = {
+            "topic": "realtime:bench-pg",
+            "event": "phx_join",
+            "ref": "1",
+            "join_ref": "1",
+            "payload": {
+                "config": {
+                    "postgres_changes": [
+                        {"event": "INSERT", "schema": "public", "table": "bench_rows"}
+                    ]
+                }
+            },
+        }
         await ws.send_str(json.dumps(join))
         while True:
             m = json.loads((await ws.receive(timeout=10)).data)
@@ -168,8 +199,12 @@ async def commit_latency(sb, changes: int, rate: float) -> dict:
         reader.cancel()
         await ws.close()
     await db.close()
-    return {"changes": changes, "received": len(lat), **pct(lat),
-            "mean": round(statistics.fmean(lat), 2) if lat else None}
+    return {
+        "changes": changes,
+        "received": len(lat),
+        **pct(lat),
+        "mean": round(statistics.fmean(lat), 2) if lat else None,
+    }
 
 
 async def main() -> None:
@@ -184,36 +219,53 @@ async def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     sb = start_sandbox(tmp / "data")
-    relay = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bare_relay.py")],
-                             stdout=subprocess.PIPE, text=True)
+    relay = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "bare_relay.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     relay_port = int(relay.stdout.readline().split()[-1])
     try:
+
         async def open_sandbox(session, n):
             return await sandbox_sockets(sb.url, sb.anon_key, n, session)
 
         async def open_relay(session, n):
-            return [await session.ws_connect(f"ws://127.0.0.1:{relay_port}/ws", max_msg_size=0)
-                    for _ in range(n)]
+            return [
+                await session.ws_connect(f"ws://127.0.0.1:{relay_port}/ws", max_msg_size=0)
+                for _ in range(n)
+            ]
 
         print(f"fan-out: 1 sender -> {args.receivers} receivers, {args.seconds:.0f} s per step")
-        sandbox_res = await run_steps(open_sandbox, sandbox_frame, args.receivers, rates,
-                                      args.seconds)
+        sandbox_res = await run_steps(
+            open_sandbox, sandbox_frame, args.receivers, rates, args.seconds
+        )
         relay_res = await run_steps(open_relay, relay_frame, args.receivers, rates, args.seconds)
-        header = (f"{'rate in':>8} {'server':>8} {'deliv/s':>9} {'lost':>6} {'p50 ms':>8} "
-                  f"{'p95 ms':>8} {'p99 ms':>8}")
+        header = (
+            f"{'rate in':>8} {'server':>8} {'deliv/s':>9} {'lost':>6} {'p50 ms':>8} "
+            f"{'p95 ms':>8} {'p99 ms':>8}"
+        )
         print(header)
         for s_row, r_row in zip(sandbox_res, relay_res, strict=True):
             for name, row in (("sandbox", s_row), ("bare", r_row)):
-                print(f"{row['rate_in']:>8} {name:>8} {row['delivered_per_s']:>9} {row['lost']:>6} "
-                      f"{row['p50']:>8} {row['p95']:>8} {row['p99']:>8}")
+                print(
+                    f"{row['rate_in']:>8} {name:>8} {row['delivered_per_s']:>9} {row['lost']:>6} "
+                    f"{row['p50']:>8} {row['p95']:>8} {row['p99']:>8}"
+                )
             ratio = s_row["delivered_per_s"] / max(r_row["delivered_per_s"], 1)
             print(f"{'':>8} {'ratio':>8} {ratio:>9.2f}")
         pg = await commit_latency(sb, args.changes, rate=50)
-        print(f"commit-to-client (postgres_changes INSERT, {pg['received']}/{pg['changes']} "
-              f"received): p50 {pg['p50']} ms, p95 {pg['p95']} ms, p99 {pg['p99']} ms")
+        print(
+            f"commit-to-client (postgres_changes INSERT, {pg['received']}/{pg['changes']} "
+            f"received): p50 {pg['p50']} ms, p95 {pg['p95']} ms, p99 {pg['p99']} ms"
+        )
         if args.json_out:
-            args.json_out.write_text(json.dumps({"fanout": sandbox_res, "bare_relay": relay_res,
-                                                 "commit_to_client": pg}, indent=2))
+            args.json_out.write_text(
+                json.dumps(
+                    {"fanout": sandbox_res, "bare_relay": relay_res, "commit_to_client": pg},
+                    indent=2,
+                )
+            )
     finally:
         relay.kill()
         sb.stop()

@@ -29,17 +29,29 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 pytestmark = [pytest.mark.js, pytest.mark.parametrize("vsn", VSNS)]
 
 
-def run_scenario(node: str, sandbox, scenario: str, vsn: str, *,
-                 on_subscribed: Callable[[], None] | None = None, timeout: float = 20,
-                 **config: Any) -> dict[str, Any]:
+def run_scenario(
+    node: str,
+    sandbox,
+    scenario: str,
+    vsn: str,
+    *,
+    on_subscribed: Callable[[], None] | None = None,
+    timeout: float = 20,
+    **config: Any,
+) -> dict[str, Any]:
     """Run `node scenarios.mjs <scenario> <config>`; call `on_subscribed` at its SUBSCRIBED line."""
     cfg = {"url": sandbox.url, "key": sandbox.anon_key, "vsn": vsn, **config}
     result = None
     acted = False
     # stderr goes to a file so a chatty client can never block on a full pipe
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([node, "scenarios.mjs", scenario, json.dumps(cfg)], cwd=JS_DIR,
-                                stdout=subprocess.PIPE, stderr=err, text=True)
+        proc = subprocess.Popen(
+            [node, "scenarios.mjs", scenario, json.dumps(cfg)],
+            cwd=JS_DIR,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
         watchdog = threading.Timer(timeout, proc.kill)  # the script has its own 10 s deadline
         watchdog.start()
         try:
@@ -50,7 +62,7 @@ def run_scenario(node: str, sandbox, scenario: str, vsn: str, *,
                     acted = True
                     on_subscribed()
                 elif line.startswith("RESULT "):
-                    result = json.loads(line[len("RESULT "):])
+                    result = json.loads(line[len("RESULT ") :])
             rc = proc.wait()
         finally:
             watchdog.cancel()
@@ -60,7 +72,8 @@ def run_scenario(node: str, sandbox, scenario: str, vsn: str, *,
         err.seek(0)
         stderr = err.read()
     assert rc == 0 and result is not None, (
-        f"scenario {scenario} (vsn {vsn}) exited {rc}:\n{stderr[-4000:]}")
+        f"scenario {scenario} (vsn {vsn}) exited {rc}:\n{stderr[-4000:]}"
+    )
     if on_subscribed is not None:
         assert acted, "the scenario never printed SUBSCRIBED"
     assert result["vsn"] == vsn  # the client really spoke the protocol version under test
@@ -77,14 +90,18 @@ def messages(wire: list[dict], direction: str) -> list[dict]:
     for frame in wire:
         if frame["dir"] == direction and "text" in frame:
             t = frame["text"]
-            out.append({"event": t[3], "payload": t[4], "ref": t[1]} if isinstance(t, list)
-                       else {"event": t["event"], "payload": t["payload"], "ref": t["ref"]})
+            out.append(
+                {"event": t[3], "payload": t[4], "ref": t[1]}
+                if isinstance(t, list)
+                else {"event": t["event"], "payload": t["payload"], "ref": t["ref"]}
+            )
     return out
 
 
 # --------------------------------------------------------------------------------------------
 # subscribe / leave
 # --------------------------------------------------------------------------------------------
+
 
 def test_subscribe_reports_subscribed_then_closed(node, sandbox, vsn):
     topic = unique("js-sub", vsn)
@@ -118,12 +135,16 @@ def test_remove_channel_resolves_ok_and_reports_closed_once(node, sandbox, vsn):
 # broadcast
 # --------------------------------------------------------------------------------------------
 
+
 def test_broadcast_self_ack_and_fan_out(node, sandbox, vsn):
     topic = unique("js-bc", vsn)
     r = run_scenario(node, sandbox, "broadcast", vsn, topic=topic)
     hello = {"type": "broadcast", "event": "hello", "payload": {"a": 1}}
-    reply = {"type": "broadcast", "event": "reply",
-             "payload": {"b": [1, "x", None], "nested": {"ok": True, "n": 2.5}, "text": "héllo ✓"}}
+    reply = {
+        "type": "broadcast",
+        "event": "reply",
+        "payload": {"b": [1, "x", None], "nested": {"ok": True, "n": 2.5}, "text": "héllo ✓"},
+    }
     assert r["statuses"] == {"A": ["SUBSCRIBED"], "B": ["SUBSCRIBED"]}
     assert r["send"] == {"A": "ok", "B": "ok"}
     # A (self: true) gets its own message back and B's; B (self: false) only A's
@@ -133,22 +154,34 @@ def test_broadcast_self_ack_and_fan_out(node, sandbox, vsn):
     a_out = [f for f in r["wire"]["A"] if f["dir"] == "out"]
     b_in = [f for f in r["wire"]["B"] if f["dir"] == "in"]
     leave_ref = next(m["ref"] for m in messages(r["wire"]["A"], "out") if m["event"] == "phx_leave")
-    a_acks = [m for m in messages(r["wire"]["A"], "in") if m["event"] == "phx_reply"
-              and m["payload"] == {"status": "ok", "response": {}} and m["ref"] != leave_ref]
+    a_acks = [
+        m
+        for m in messages(r["wire"]["A"], "in")
+        if m["event"] == "phx_reply"
+        and m["payload"] == {"status": "ok", "response": {}}
+        and m["ref"] != leave_ref
+    ]
     if vsn == "2.0.0":
         # realtime-js sends kind 3 (user broadcast push) and must get kind 4 frames back
         [push] = [f for f in a_out if f.get("binary")]
         assert (push["kind"], push["topic"], push["event"], push["payload"]) == (
-            3, full_topic, "hello", '{"a":1}')
+            3,
+            full_topic,
+            "hello",
+            '{"a":1}',
+        )
         [delivered] = [f for f in b_in if f.get("binary")]
-        assert delivered["hex"] == (bytes([4, len(full_topic), 5, 0, 1]) + full_topic.encode()
-                                    + b'hello{"a":1}').hex()
+        assert (
+            delivered["hex"]
+            == (bytes([4, len(full_topic), 5, 0, 1]) + full_topic.encode() + b'hello{"a":1}').hex()
+        )
         # the ack answers the kind-3 frame's own ref
         assert [m["ref"] for m in a_acks] == [push["ref"]]
     else:
         assert not any(f.get("binary") for f in r["wire"]["A"] + r["wire"]["B"])
         assert [m for m in messages(r["wire"]["B"], "in") if m["event"] == "broadcast"] == [
-            {"event": "broadcast", "payload": hello, "ref": None}]
+            {"event": "broadcast", "payload": hello, "ref": None}
+        ]
         sent = next(m for m in messages(r["wire"]["A"], "out") if m["event"] == "broadcast")
         assert [m["ref"] for m in a_acks] == [sent["ref"]]
 
@@ -156,6 +189,7 @@ def test_broadcast_self_ack_and_fan_out(node, sandbox, vsn):
 # --------------------------------------------------------------------------------------------
 # presence
 # --------------------------------------------------------------------------------------------
+
 
 def test_presence_join_leave_and_sync(node, sandbox, vsn):
     r = run_scenario(node, sandbox, "presence", vsn, topic=unique("js-presence", vsn))
@@ -190,32 +224,62 @@ def test_presence_join_leave_and_sync(node, sandbox, vsn):
 # postgres_changes
 # --------------------------------------------------------------------------------------------
 
-COLUMNS = [{"name": "id", "type": "int4"}, {"name": "title", "type": "text"},
-           {"name": "big", "type": "int8"}, {"name": "flag", "type": "bool"},
-           {"name": "doc", "type": "jsonb"}, {"name": "tags", "type": "_text"},
-           {"name": "ratio", "type": "float8"}, {"name": "created", "type": "timestamptz"}]
+COLUMNS = [
+    {"name": "id", "type": "int4"},
+    {"name": "title", "type": "text"},
+    {"name": "big", "type": "int8"},
+    {"name": "flag", "type": "bool"},
+    {"name": "doc", "type": "jsonb"},
+    {"name": "tags", "type": "_text"},
+    {"name": "ratio", "type": "float8"},
+    {"name": "created", "type": "timestamptz"},
+]
 
 
 def make_table(sql, name: str, replica_full: bool = False) -> None:
-    sql(f"create table public.{name} (id int primary key, title text, big bigint, flag boolean,"
-        f" doc jsonb, tags text[], ratio double precision, created timestamptz default now())")
+    sql(
+        f"create table public.{name} (id int primary key, title text, big bigint, flag boolean,"
+        f" doc jsonb, tags text[], ratio double precision, created timestamptz default now())"
+    )
     if replica_full:
         sql(f"alter table public.{name} replica identity full")
     sql(f"alter publication supabase_realtime add table public.{name}")
 
 
 def insert(sql, table: str, id_: int, title: str, **over: Any) -> None:
-    row = {"big": 5_000_000_000 + id_, "flag": True, "doc": {"k": {"n": id_}, "arr": [1, "two"]},
-           "tags": ["a", "b"], "ratio": 0.25, **over}
-    sql(f"insert into public.{table} (id, title, big, flag, doc, tags, ratio)"
+    row = {
+        "big": 5_000_000_000 + id_,
+        "flag": True,
+        "doc": {"k": {"n": id_}, "arr": [1, "two"]},
+        "tags": ["a", "b"],
+        "ratio": 0.25,
+        **over,
+    }
+    sql(
+        f"insert into public.{table} (id, title, big, flag, doc, tags, ratio)"
         f" values (%s, %s, %s, %s, %s::jsonb, %s, %s)",
-        id_, title, row["big"], row["flag"], json.dumps(row["doc"]), row["tags"], row["ratio"])
+        id_,
+        title,
+        row["big"],
+        row["flag"],
+        json.dumps(row["doc"]),
+        row["tags"],
+        row["ratio"],
+    )
 
 
 def expected_row(id_: int, title: str, **over: Any) -> dict[str, Any]:
     """A row as supabase-js hands it over, minus `created` (checked on its own)."""
-    return {"id": id_, "title": title, "big": 5_000_000_000 + id_, "flag": True,
-            "doc": {"k": {"n": id_}, "arr": [1, "two"]}, "tags": ["a", "b"], "ratio": 0.25, **over}
+    return {
+        "id": id_,
+        "title": title,
+        "big": 5_000_000_000 + id_,
+        "flag": True,
+        "doc": {"k": {"n": id_}, "arr": [1, "two"]},
+        "tags": ["a", "b"],
+        "ratio": 0.25,
+        **over,
+    }
 
 
 def without_created(record: dict[str, Any]) -> dict[str, Any]:
@@ -234,8 +298,14 @@ def assert_typed(record: dict[str, Any]) -> None:
 def check_subscription(r: dict, topic: str, bindings: list[dict]) -> list[int]:
     """SUBSCRIBED, the echoed bindings with int ids, and the 'Subscribed to PostgreSQL' notice."""
     assert r["statuses"] == ["SUBSCRIBED"] and r["errors"] == []
-    assert r["system"] == [{"message": "Subscribed to PostgreSQL", "status": "ok",
-                            "extension": "postgres_changes", "channel": topic}]
+    assert r["system"] == [
+        {
+            "message": "Subscribed to PostgreSQL",
+            "status": "ok",
+            "extension": "postgres_changes",
+            "channel": topic,
+        }
+    ]
     echoed = r["join_response"]["response"]["postgres_changes"]
     assert r["join_response"]["status"] == "ok"
     assert [{k: v for k, v in b.items() if k != "id"} for b in echoed] == bindings
@@ -256,24 +326,39 @@ def test_postgres_changes_filter_insert_update_delete(node, sandbox, sql, vsn):
         insert(sql, table, 2, "other")
         insert(sql, table, 1, "first")
         sql(f"update public.{table} set title = 'nope' where id = 2")
-        sql(f"update public.{table} set title = 'second', flag = false, doc = %s::jsonb"
-            f" where id = 1", json.dumps({"changed": True}))
+        sql(
+            f"update public.{table} set title = 'second', flag = false, doc = %s::jsonb"
+            f" where id = 1",
+            json.dumps({"changed": True}),
+        )
         sql(f"delete from public.{table} where id = 2")
         sql(f"delete from public.{table} where id = 1")
 
-    r = run_scenario(node, sandbox, "postgres", vsn, on_subscribed=write, topic=topic,
-                     bindings=bindings, expect=3)
+    r = run_scenario(
+        node,
+        sandbox,
+        "postgres",
+        vsn,
+        on_subscribed=write,
+        topic=topic,
+        bindings=bindings,
+        expect=3,
+    )
     [binding_id] = check_subscription(r, topic, bindings)
     got = r["received"]
     assert [(c["binding"], c["eventType"]) for c in got] == [
-        (0, "INSERT"), (0, "UPDATE"), (0, "DELETE")]
+        (0, "INSERT"),
+        (0, "UPDATE"),
+        (0, "DELETE"),
+    ]
     for change in got:
         assert (change["schema"], change["table"], change["errors"]) == ("public", table, None)
         assert COMMIT_TS.match(change["commit_timestamp"]), change["commit_timestamp"]
     ins, upd, dele = got
     assert without_created(ins["new"]) == expected_row(1, "first") and ins["old"] == {}
-    assert without_created(upd["new"]) == expected_row(1, "second", flag=False,
-                                                       doc={"changed": True})
+    assert without_created(upd["new"]) == expected_row(
+        1, "second", flag=False, doc={"changed": True}
+    )
     assert upd["old"] == {"id": 1}  # default replica identity: the primary key only
     assert dele["new"] == {} and dele["old"] == {"id": 1}
 
@@ -304,26 +389,45 @@ def test_postgres_changes_event_bindings_and_operators(node, sandbox, sql, vsn):
     ]
 
     def write() -> None:
-        insert(sql, other, 1, "another table")                # no binding for this table
-        insert(sql, table, 1, "one")                          # binding 0 (big is not > ...004)
-        insert(sql, table, 5, "five")                         # bindings 0 and 3, one frame
-        sql(f"update public.{table} set title = 'x' where id = 1")   # not in (5,6)
+        insert(sql, other, 1, "another table")  # no binding for this table
+        insert(sql, table, 1, "one")  # binding 0 (big is not > ...004)
+        insert(sql, table, 5, "five")  # bindings 0 and 3, one frame
+        sql(f"update public.{table} set title = 'x' where id = 1")  # not in (5,6)
         sql(f"update public.{table} set title = 'FIVE' where id = 5")  # binding 2
-        sql(f"delete from public.{other} where id = 1")       # no binding for this table
-        sql(f"delete from public.{table} where id = 1")       # binding 1
+        sql(f"delete from public.{other} where id = 1")  # no binding for this table
+        sql(f"delete from public.{table} where id = 1")  # binding 1
 
-    r = run_scenario(node, sandbox, "postgres", vsn, on_subscribed=write, topic=topic,
-                     bindings=bindings, expect=5)
+    r = run_scenario(
+        node,
+        sandbox,
+        "postgres",
+        vsn,
+        on_subscribed=write,
+        topic=topic,
+        bindings=bindings,
+        expect=5,
+    )
     ids = check_subscription(r, topic, bindings)
-    got = [(c["binding"], c["eventType"], c["new"].get("id"), c["old"].get("id"))
-           for c in r["received"]]
-    assert got == [(0, "INSERT", 1, None), (0, "INSERT", 5, None), (3, "INSERT", 5, None),
-                   (2, "UPDATE", 5, 5), (1, "DELETE", None, 1)]
+    got = [
+        (c["binding"], c["eventType"], c["new"].get("id"), c["old"].get("id"))
+        for c in r["received"]
+    ]
+    assert got == [
+        (0, "INSERT", 1, None),
+        (0, "INSERT", 5, None),
+        (3, "INSERT", 5, None),
+        (2, "UPDATE", 5, 5),
+        (1, "DELETE", None, 1),
+    ]
     assert all(c["table"] == table for c in r["received"])
     assert without_created(r["received"][3]["new"]) == expected_row(5, "FIVE")
     # a change matching two bindings is one frame carrying both ids
     assert [sorted(p["ids"]) for p in r["raw"]] == [
-        [ids[0]], sorted([ids[0], ids[3]]), [ids[2]], [ids[1]]]
+        [ids[0]],
+        sorted([ids[0], ids[3]]),
+        [ids[2]],
+        [ids[1]],
+    ]
 
 
 def test_postgres_changes_replica_identity_full_filters_old_rows(node, sandbox, sql, vsn):
@@ -340,8 +444,16 @@ def test_postgres_changes_replica_identity_full_filters_old_rows(node, sandbox, 
         sql(f"delete from public.{table} where id = 1")  # bob's old row does not match
         sql(f"delete from public.{table} where id = 2")  # the filter applies to the old row
 
-    r = run_scenario(node, sandbox, "postgres", vsn, on_subscribed=write, topic=topic,
-                     bindings=bindings, expect=3)
+    r = run_scenario(
+        node,
+        sandbox,
+        "postgres",
+        vsn,
+        on_subscribed=write,
+        topic=topic,
+        bindings=bindings,
+        expect=3,
+    )
     check_subscription(r, topic, bindings)
     ins, upd, dele = r["received"]
     assert [c["eventType"] for c in (ins, upd, dele)] == ["INSERT", "UPDATE", "DELETE"]
@@ -357,14 +469,24 @@ def test_postgres_changes_replica_identity_full_filters_old_rows(node, sandbox, 
 # refused keys, malformed frames, private channels
 # --------------------------------------------------------------------------------------------
 
+
 def test_bad_key_never_subscribes_and_upgrades_are_refused(node, sandbox, mint, vsn):
     # a well-formed JWT signed with some other secret
-    wrong_secret = pyjwt.encode({"role": "anon", "exp": 4_102_444_800},
-                                "not-the-sandbox-secret-" + "x" * 32, algorithm="HS256")
-    r = run_scenario(node, sandbox, "bad_key", vsn, topic=unique("js-bad", vsn),
-                     bad_key=wrong_secret, observe_ms=2500,
-                     probe_keys=[None, "not-a-jwt", wrong_secret, mint("anon", ttl=-60),
-                                 sandbox.anon_key])
+    wrong_secret = pyjwt.encode(
+        {"role": "anon", "exp": 4_102_444_800},
+        "not-the-sandbox-secret-" + "x" * 32,
+        algorithm="HS256",
+    )
+    r = run_scenario(
+        node,
+        sandbox,
+        "bad_key",
+        vsn,
+        topic=unique("js-bad", vsn),
+        bad_key=wrong_secret,
+        observe_ms=2500,
+        probe_keys=[None, "not-a-jwt", wrong_secret, mint("anon", ttl=-60), sandbox.anon_key],
+    )
     client = r["client"]
     assert "SUBSCRIBED" not in client["statuses"]
     assert "CHANNEL_ERROR" in client["statuses"]
@@ -385,18 +507,42 @@ def test_malformed_frames_are_ignored(node, sandbox, vsn):
     topic = unique("js-malformed", vsn)
     full = f"realtime:{topic}"
     r = run_scenario(node, sandbox, "malformed", vsn, topic=topic)
-    assert r["heartbeat_reply"] == [None, "1", "phoenix", "phx_reply",
-                                    {"status": "ok", "response": {}}]
-    assert r["join_reply"] == ["2", "2", full, "phx_reply",
-                               {"status": "ok", "response": {"postgres_changes": []}}]
+    assert r["heartbeat_reply"] == [
+        None,
+        "1",
+        "phoenix",
+        "phx_reply",
+        {"status": "ok", "response": {}},
+    ]
+    assert r["join_reply"] == [
+        "2",
+        "2",
+        full,
+        "phx_reply",
+        {"status": "ok", "response": {"postgres_changes": []}},
+    ]
     assert r["statuses"] == ["SUBSCRIBED"] and r["send"] == "ok"
     if vsn == "2.0.0":  # from a kind-3 push: a kind-4 frame to the raw vsn 2 socket
-        expected = {"binary": True, "kind": 4, "topic": full, "event": "after-garbage",
-                    "meta": "", "encoding": 1, "payload": '{"ok":1}'}
+        expected = {
+            "binary": True,
+            "kind": 4,
+            "topic": full,
+            "event": "after-garbage",
+            "meta": "",
+            "encoding": 1,
+            "payload": '{"ok":1}',
+        }
         assert {k: v for k, v in r["raw_broadcast"].items() if k != "hex"} == expected
     else:  # from a vsn 1 JSON push: a text array with null refs
-        assert r["raw_broadcast"] == {"text": [None, None, full, "broadcast", {
-            "type": "broadcast", "event": "after-garbage", "payload": {"ok": 1}}]}
+        assert r["raw_broadcast"] == {
+            "text": [
+                None,
+                None,
+                full,
+                "broadcast",
+                {"type": "broadcast", "event": "after-garbage", "payload": {"ok": 1}},
+            ]
+        }
     # the garbage got no answer at all: three frames in, exactly the ones above
     assert len(r["raw_frames"]) == 3
 
@@ -404,24 +550,29 @@ def test_malformed_frames_are_ignored(node, sandbox, vsn):
 def test_private_channel_needs_a_read_policy(node, sandbox, sql, mint, vsn):
     topic = unique("js-private", vsn)
     policy = unique("js_private_read", vsn)
-    sql(f"create policy {policy} on realtime.messages for select to authenticated"
-        f" using (realtime.topic() = '{topic}' and extension = 'broadcast')")
+    sql(
+        f"create policy {policy} on realtime.messages for select to authenticated"
+        f" using (realtime.topic() = '{topic}' and extension = 'broadcast')"
+    )
     try:
         token = mint("authenticated", sub=str(uuid.uuid4()))
 
         def send() -> None:
-            sql("select realtime.send(%s::jsonb, 'chat:message', %s, true)",
-                json.dumps({"text": "hi", "n": 1}), topic)
+            sql(
+                "select realtime.send(%s::jsonb, 'chat:message', %s, true)",
+                json.dumps({"text": "hi", "n": 1}),
+                topic,
+            )
 
-        r = run_scenario(node, sandbox, "private", vsn, on_subscribed=send, topic=topic,
-                         jwt=token)
+        r = run_scenario(node, sandbox, "private", vsn, on_subscribed=send, topic=topic, jwt=token)
     finally:
         sql(f"drop policy if exists {policy} on realtime.messages")
 
     # anon key only: refused with the server's exact reason
     assert r["anon"]["statuses"] == ["CHANNEL_ERROR"]
     assert r["anon"]["errors"] == [
-        f"Unauthorized: You do not have permissions to read from this Channel topic: {topic}"]
+        f"Unauthorized: You do not have permissions to read from this Channel topic: {topic}"
+    ]
     assert r["anon"]["state"] == "errored"
 
     user = r["user"]
@@ -431,5 +582,9 @@ def test_private_channel_needs_a_read_policy(node, sandbox, sql, mint, vsn):
     [msg] = user["received"]
     message_id = msg["meta"]["id"]
     assert UUID.match(message_id)
-    assert msg == {"type": "broadcast", "event": "chat:message",
-                   "payload": {"text": "hi", "n": 1, "id": message_id}, "meta": {"id": message_id}}
+    assert msg == {
+        "type": "broadcast",
+        "event": "chat:message",
+        "payload": {"text": "hi", "n": 1, "id": message_id},
+        "meta": {"id": message_id},
+    }

@@ -18,8 +18,13 @@ async def test_demo_sandbox_is_ready_fast_and_never_silent(fresh_sandbox):
     client = AsyncRealtimeClient(sb.ws_url, sb.anon_key)
     await client.connect()
     ticks, changes, members = [], [], []
-    cfg = {"config": {"broadcast": {"self": False, "ack": False},
-                      "presence": {"key": "watcher", "enabled": True}, "private": False}}
+    cfg = {
+        "config": {
+            "broadcast": {"self": False, "ack": False},
+            "presence": {"key": "watcher", "enabled": True},
+            "private": False,
+        }
+    }
     bc = client.channel("demo", cfg)
     bc.on_broadcast("tick", ticks.append)
     await bc.subscribe()
