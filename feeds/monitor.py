@@ -1,0 +1,92 @@
+"""One process's ingest: the watch config, the sandbox if needed, the Supervisor, and its sinks.
+
+Everything the Supervisor observes goes to every sink (a metrics store, a recorder, a test's
+list): anything with `ingest(event)`, `record_status(change)` and `record_subscription(change)`.
+feeds never imports metrics; the entry points (the CLI, app.py, notebooks) bring the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from .config import WatchConfig
+from .events import Event, StatusChange, SubscriptionChange
+from .recording import Recorder
+from .sandbox_child import SandboxChild, start_sandbox_child
+from .supervisor import Supervisor
+
+log = logging.getLogger("feeds.monitor")
+
+
+class RecorderSink:
+    """Adapts a Recorder to the sink interface."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def ingest(self, event: Event) -> None:
+        self.recorder.event(event)
+
+    def record_status(self, change: StatusChange) -> None:
+        self.recorder.status(change)
+
+    def record_subscription(self, change: SubscriptionChange) -> None:
+        self.recorder.subscription(change)
+
+
+class Monitor:
+    def __init__(self, config: WatchConfig, sinks: list[Any],
+                 sandbox_log: str | Path | None = None) -> None:
+        self.config = config
+        self.sinks = list(sinks)
+        self.sandbox_log = sandbox_log
+        self.sandbox: SandboxChild | None = None
+        self.supervisor: Supervisor | None = None
+        self.url = config.connection.url
+        self.key = config.connection.key
+
+    @property
+    def target(self) -> str:
+        """Where we are watching, for headers and summaries (never the key)."""
+        return f"sandbox at {self.url}" if self.sandbox else self.url
+
+    async def start(self) -> None:
+        cfg = self.config
+        db_url = cfg.probes.database.db_url or None
+        if cfg.uses_sandbox:
+            loop = asyncio.get_running_loop()
+            sb = cfg.sandbox
+            self.sandbox = await loop.run_in_executor(None, lambda: start_sandbox_child(
+                demo=sb.demo, scenarios=sb.scenarios, rate=sb.rate, data_dir=sb.data_dir or None,
+                log_path=self.sandbox_log))
+            self.url, self.key = self.sandbox.url, self.sandbox.anon_key
+            db_url = db_url or self.sandbox.db_url
+            log.info("watching the bundled sandbox at %s", self.url)
+        if not cfg.probes.database.enabled:
+            db_url = None
+        self.supervisor = Supervisor(
+            cfg, url=self.url, key=self.key, db_url=db_url,
+            on_event=self._event, on_status=self._status, on_subscription=self._subscription,
+        )
+        self.supervisor.start()
+
+    async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+        if self.sandbox is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.sandbox.stop)
+
+    def _event(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.ingest(event)
+
+    def _status(self, change: StatusChange) -> None:
+        for sink in self.sinks:
+            sink.record_status(change)
+
+    def _subscription(self, change: SubscriptionChange) -> None:
+        for sink in self.sinks:
+            sink.record_subscription(change)

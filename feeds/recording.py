@@ -1,0 +1,223 @@
+"""Record the event stream to JSONL or Parquet, and replay it into a store at 1x or faster.
+
+A recording holds everything a store is fed: Events, and the status and subscription changes
+(as rows of kind `_status` / `_subscription`), so a replay reproduces uptime, outages and
+subscribe states as well as traffic. The format follows the file name: `.jsonl` (one JSON
+object per line, easy to grep) or `.parquet` (columnar, payload kept as JSON text because
+payloads have no fixed schema). Writing is buffered and flushed every `flush_every` rows, so a
+recorder's memory is bounded however long it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from .events import Event, StatusChange, SubscriptionChange
+
+STATUS_KIND = "_status"
+SUBSCRIPTION_KIND = "_subscription"
+COLUMNS = ["received_at", "channel", "kind", "event", "schema", "table", "commit_ts",
+           "latency_ms", "size", "payload"]
+
+Record = Event | StatusChange | SubscriptionChange
+
+
+class Sink(Protocol):
+    def ingest(self, event: Event) -> None: ...
+    def record_status(self, change: StatusChange) -> None: ...
+    def record_subscription(self, change: SubscriptionChange) -> None: ...
+
+
+def _row(rec: Record) -> dict[str, Any]:
+    if isinstance(rec, Event):
+        return rec.to_dict()
+    if isinstance(rec, StatusChange):
+        return {"received_at": rec.at, "channel": "", "kind": STATUS_KIND, "event": rec.status,
+                "schema": None, "table": None, "commit_ts": None, "latency_ms": None, "size": 0,
+                "payload": {"reason": rec.reason}}
+    return {"received_at": rec.at, "channel": rec.channel, "kind": SUBSCRIPTION_KIND,
+            "event": rec.state, "schema": None, "table": None, "commit_ts": None,
+            "latency_ms": None, "size": 0, "payload": {"error": rec.error}}
+
+
+def _record(row: dict[str, Any]) -> Record:
+    kind = row["kind"]
+    payload = row.get("payload") or {}
+    if kind == STATUS_KIND:
+        return StatusChange(float(row["received_at"]), row["event"], payload.get("reason"))
+    if kind == SUBSCRIPTION_KIND:
+        return SubscriptionChange(float(row["received_at"]), row["channel"], row["event"],
+                                  payload.get("error"))
+    return Event.from_dict(row)
+
+
+class Recorder:
+    """Append-only writer; use as `with Recorder(path) as rec: rec.event(e)`."""
+
+    def __init__(self, path: str | Path, flush_every: int = 1_000) -> None:
+        self.path = Path(path)
+        self.format = _format(self.path)
+        self.flush_every = flush_every
+        self.count = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._writer: Any = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.format == "jsonl":
+            self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+
+    def event(self, event: Event) -> None:
+        self._add(_row(event))
+
+    def status(self, change: StatusChange) -> None:
+        self._add(_row(change))
+
+    def subscription(self, change: SubscriptionChange) -> None:
+        self._add(_row(change))
+
+    def _add(self, row: dict[str, Any]) -> None:
+        self._buffer.append(row)
+        self.count += 1
+        if len(self._buffer) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        rows, self._buffer = self._buffer, []
+        if self.format == "jsonl":
+            self._file.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+            self._file.flush()
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = {c: [r.get(c) for r in rows] for c in COLUMNS}
+        columns["payload"] = [orjson.dumps(p).decode() for p in columns["payload"]]
+        table = pa.table(columns, schema=_schema())
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, _schema())
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        self.flush()
+        if self.format == "jsonl":
+            self._file.close()
+        elif self._writer is not None:
+            self._writer.close()
+        elif self.count == 0:
+            import pyarrow.parquet as pq
+
+            pq.write_table(_schema().empty_table(), self.path)
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([
+        ("received_at", pa.float64()), ("channel", pa.string()), ("kind", pa.string()),
+        ("event", pa.string()), ("schema", pa.string()), ("table", pa.string()),
+        ("commit_ts", pa.float64()), ("latency_ms", pa.float64()), ("size", pa.int64()),
+        ("payload", pa.string()),
+    ])
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise ValueError(f"{path}: unknown recording format {suffix!r}; use .jsonl or .parquet")
+
+
+def read_recording(path: str | Path) -> Iterator[Record]:
+    """Every record of a recording, in the order written."""
+    path = Path(path)
+    if _format(path) == "jsonl":
+        with open(path, "rb") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield _record(orjson.loads(line))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"{path}:{n}: not a recording row ({exc})") from None
+        return
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        for row in batch.to_pylist():
+            row["payload"] = orjson.loads(row["payload"]) if row["payload"] else {}
+            yield _record(row)
+
+
+def load_events(path: str | Path) -> list[Event]:
+    """Just the Events (for notebooks that want a frame of what was recorded)."""
+    return [r for r in read_recording(path) if isinstance(r, Event)]
+
+
+def _feed(sink: Sink, rec: Record) -> None:
+    if isinstance(rec, Event):
+        sink.ingest(rec)
+    elif isinstance(rec, StatusChange):
+        sink.record_status(rec)
+    else:
+        sink.record_subscription(rec)
+
+
+def _shifted(rec: Record, offset: float, t0: float, speed: float) -> Record:
+    def at(t: float) -> float:
+        return t0 + offset + (t - t0) / speed
+
+    if isinstance(rec, Event):
+        out = Event.from_dict(rec.to_dict())
+        out.received_at = at(rec.received_at)
+        if rec.commit_ts is not None:
+            out.commit_ts = at(rec.commit_ts)
+        return out
+    if isinstance(rec, StatusChange):
+        return StatusChange(at(rec.at), rec.status, rec.reason)
+    return SubscriptionChange(at(rec.at), rec.channel, rec.state, rec.error)
+
+
+async def replay(path: str | Path, sink: Sink, speed: float | None = 1.0) -> int:
+    """Feed a recording into `sink`.
+
+    `speed=None` feeds everything at once with the recorded timestamps (analysis: snapshot the
+    store with `now=` the recording's end). A finite speed plays it back in real time scaled by
+    `speed`, with timestamps moved to now, so a live dashboard shows it as if it were happening.
+    """
+    count = 0
+    if speed is None:
+        for rec in read_recording(path):
+            _feed(sink, rec)
+            count += 1
+        return count
+    if speed <= 0:
+        raise ValueError("speed must be positive (or None for as fast as possible)")
+    start_wall = time.time()
+    t0: float | None = None
+    for rec in read_recording(path):
+        at = rec.received_at if isinstance(rec, Event) else rec.at
+        if t0 is None:
+            t0 = at
+        offset = start_wall - t0
+        due = start_wall + (at - t0) / speed
+        delay = due - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        _feed(sink, _shifted(rec, offset, t0, speed))
+        count += 1
+    return count

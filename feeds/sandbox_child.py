@@ -1,0 +1,87 @@
+"""The bundled sandbox as a child process, for when no Supabase project is configured.
+
+The monitor and the sandbox meet only over the network, as with a hosted project: this module
+starts `python -m sandbox serve` on a free port, reads its `SANDBOX READY {json}` line, and stops
+it with the parent (atexit and explicit `stop()`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+READY = "SANDBOX READY "
+
+
+class SandboxStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class SandboxChild:
+    proc: subprocess.Popen[str]
+    url: str
+    anon_key: str
+    service_role_key: str
+    jwt_secret: str
+    db_url: str
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_sandbox_child(
+    *,
+    demo: bool = True,
+    scenarios: list[str] | None = None,
+    rate: float = 1.0,
+    data_dir: str | Path | None = None,
+    port: int = 0,
+    timeout: float = 60,
+    log_path: str | Path | None = None,
+) -> SandboxChild:
+    args = [sys.executable, "-m", "sandbox", "serve", "--port", str(port)]
+    if demo:
+        args += ["--demo", "--rate", str(rate)]
+        for name in scenarios or []:
+            args += ["--scenario", name]
+    if data_dir:
+        args += ["--data-dir", str(data_dir)]
+    stderr = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            cwd=Path(__file__).resolve().parents[1])
+    info: dict[str, str] = {}
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(READY):
+                info.update(json.loads(line[len(READY):]))
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not info:
+        proc.kill()
+        proc.wait()
+        where = f" (see {log_path})" if log_path else ""
+        raise SandboxStartError(f"the sandbox did not become ready within {timeout:.0f} s{where}")
+    child = SandboxChild(proc, info["url"], info["anon_key"], info["service_role_key"],
+                         info["jwt_secret"], info["db_url"])
+    atexit.register(child.stop)
+    return child
