@@ -46,8 +46,14 @@ class MonitoredClient(AsyncRealtimeClient):
         timeout: int = 10,
         hb_interval: int = 15,
     ) -> None:
-        super().__init__(url, token, auto_reconnect=False, max_retries=1, timeout=timeout,
-                         hb_interval=hb_interval)
+        super().__init__(
+            url,
+            token,
+            auto_reconnect=False,
+            max_retries=1,
+            timeout=timeout,
+            hb_interval=hb_interval,
+        )
         self._on_frame = on_frame
         self._on_malformed = on_malformed
         self._on_drop = on_drop

@@ -26,8 +26,11 @@ class ConfigError(ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems) if len(problems) == 1
-                         else f"{source}:\n  - " + "\n  - ".join(problems))
+        super().__init__(
+            f"{source}: " + "; ".join(problems)
+            if len(problems) == 1
+            else f"{source}:\n  - " + "\n  - ".join(problems)
+        )
 
 
 @dataclass
@@ -137,12 +140,15 @@ class WatchConfig:
 
 # --- loading ----------------------------------------------------------------------------------
 
+
 def _expand(value: str, path: str, problems: list[str]) -> str:
     def sub(m: re.Match[str]) -> str:
         var = m.group(1)
         if var not in os.environ:
-            problems.append(f"{path} refers to ${{{var}}}, which is not set: export {var} or "
-                            "write the value in the file")
+            problems.append(
+                f"{path} refers to ${{{var}}}, which is not set: export {var} or "
+                "write the value in the file"
+            )
             return ""
         return os.environ[var]
 
@@ -164,8 +170,9 @@ def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
     for f in fields(cls):
         if f.name not in data or f.name == "source":
             continue
-        kwargs[f.name] = _value(hints[f.name], data[f.name], f"{path}.{f.name}" if path else f.name,
-                                problems, f)
+        kwargs[f.name] = _value(
+            hints[f.name], data[f.name], f"{path}.{f.name}" if path else f.name, problems, f
+        )
     return cls(**kwargs)
 
 
@@ -185,11 +192,14 @@ def _value(tp: Any, raw: Any, path: str, problems: list[str], f: Any = None) -> 
             return _default(f)
         return raw
     if tp in (int, float):
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (
-            tp is int and not isinstance(raw, int)
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, (int, float))
+            or (tp is int and not isinstance(raw, int))
         ):
-            problems.append(f"{path} must be a{'n integer' if tp is int else ' number'}, "
-                            f"got {raw!r}")
+            problems.append(
+                f"{path} must be a{'n integer' if tp is int else ' number'}, got {raw!r}"
+            )
             return _default(f)
         if raw < 0:
             problems.append(f"{path} must not be negative, got {raw!r}")
@@ -218,11 +228,14 @@ def _check(cfg: WatchConfig, problems: list[str]) -> None:
         conn.key = os.environ.get("SUPABASE_ANON_KEY") or os.environ.get("SUPABASE_KEY", "")
     if conn.url:
         if not re.match(r"^(https?|wss?)://", conn.url):
-            problems.append(f"connection.url must start with https://, http://, wss:// or ws://, "
-                            f"got {conn.url!r}")
+            problems.append(
+                f"connection.url must start with https://, http://, wss:// or ws://, "
+                f"got {conn.url!r}"
+            )
         if not conn.key:
-            problems.append("connection.key is missing: set it in the file or export "
-                            "SUPABASE_ANON_KEY")
+            problems.append(
+                "connection.key is missing: set it in the file or export SUPABASE_ANON_KEY"
+            )
     if conn.backoff_max_s < conn.backoff_initial_s:
         problems.append("connection.backoff_max_s must be at least connection.backoff_initial_s")
     if conn.timeout_s <= 0:
@@ -231,31 +244,37 @@ def _check(cfg: WatchConfig, problems: list[str]) -> None:
     for i, ch in enumerate(cfg.channels):
         where = f"channels[{i}]"
         if not ch.topic:
-            problems.append(f"{where}.topic is missing: name the channel, e.g. topic = \"room1\"")
+            problems.append(f'{where}.topic is missing: name the channel, e.g. topic = "room1"')
         elif ch.topic.startswith("realtime:"):
             problems.append(f"{where}.topic must not start with 'realtime:' (it is added for you)")
         elif ch.topic in seen:
-            problems.append(f"{where}.topic {ch.topic!r} is listed twice; one connection joins a "
-                            "topic once")
+            problems.append(
+                f"{where}.topic {ch.topic!r} is listed twice; one connection joins a topic once"
+            )
         seen.add(ch.topic)
         for j, b in enumerate(ch.postgres_changes):
             if b.event.upper() not in ("*", "INSERT", "UPDATE", "DELETE"):
-                problems.append(f"{where}.postgres_changes[{j}].event must be one of *, INSERT, "
-                                f"UPDATE, DELETE, got {b.event!r}")
+                problems.append(
+                    f"{where}.postgres_changes[{j}].event must be one of *, INSERT, "
+                    f"UPDATE, DELETE, got {b.event!r}"
+                )
             b.event = b.event.upper()
             if not b.table and not b.schema:
                 problems.append(f"{where}.postgres_changes[{j}] needs a table or a schema")
     if len(cfg.channels) > 99:
-        problems.append("channels: at most 99 channels (Realtime allows 100 per connection and "
-                        "the probe uses one)")
+        problems.append(
+            "channels: at most 99 channels (Realtime allows 100 per connection and "
+            "the probe uses one)"
+        )
     for name in ("interval_s", "timeout_s"):
         if getattr(cfg.probes.broadcast, name) == 0:
             problems.append(f"probes.broadcast.{name} must be greater than 0")
     if cfg.buffers.raw_events < 10 or cfg.buffers.window_s < 1:
         problems.append("buffers.raw_events must be at least 10 and buffers.window_s at least 1")
     if not 0 <= cfg.alerts.uptime_min <= 1:
-        problems.append(f"alerts.uptime_min is a fraction between 0 and 1, got "
-                        f"{cfg.alerts.uptime_min!r}")
+        problems.append(
+            f"alerts.uptime_min is a fraction between 0 and 1, got {cfg.alerts.uptime_min!r}"
+        )
 
 
 def load_config(path: str | Path | None = None) -> WatchConfig:
@@ -293,6 +312,7 @@ def demo_channels() -> list[ChannelConfig]:
     return [
         ChannelConfig(topic="demo", broadcast=["*"]),
         ChannelConfig(topic="demo-presence", presence=True, presence_key="realtime-monitor"),
-        ChannelConfig(topic="demo-rows",
-                      postgres_changes=[BindingConfig(table="demo_items", schema="public")]),
+        ChannelConfig(
+            topic="demo-rows", postgres_changes=[BindingConfig(table="demo_items", schema="public")]
+        ),
     ]

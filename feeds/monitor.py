@@ -38,8 +38,9 @@ class RecorderSink:
 
 
 class Monitor:
-    def __init__(self, config: WatchConfig, sinks: list[Any],
-                 sandbox_log: str | Path | None = None) -> None:
+    def __init__(
+        self, config: WatchConfig, sinks: list[Any], sandbox_log: str | Path | None = None
+    ) -> None:
         self.config = config
         self.sinks = list(sinks)
         self.sandbox_log = sandbox_log
@@ -59,17 +60,29 @@ class Monitor:
         if cfg.uses_sandbox:
             loop = asyncio.get_running_loop()
             sb = cfg.sandbox
-            self.sandbox = await loop.run_in_executor(None, lambda: start_sandbox_child(
-                demo=sb.demo, scenarios=sb.scenarios, rate=sb.rate, data_dir=sb.data_dir or None,
-                log_path=self.sandbox_log))
+            self.sandbox = await loop.run_in_executor(
+                None,
+                lambda: start_sandbox_child(
+                    demo=sb.demo,
+                    scenarios=sb.scenarios,
+                    rate=sb.rate,
+                    data_dir=sb.data_dir or None,
+                    log_path=self.sandbox_log,
+                ),
+            )
             self.url, self.key = self.sandbox.url, self.sandbox.anon_key
             db_url = db_url or self.sandbox.db_url
             log.info("watching the bundled sandbox at %s", self.url)
         if not cfg.probes.database.enabled:
             db_url = None
         self.supervisor = Supervisor(
-            cfg, url=self.url, key=self.key, db_url=db_url,
-            on_event=self._event, on_status=self._status, on_subscription=self._subscription,
+            cfg,
+            url=self.url,
+            key=self.key,
+            db_url=db_url,
+            on_event=self._event,
+            on_status=self._status,
+            on_subscription=self._subscription,
         )
         self.supervisor.start()
 

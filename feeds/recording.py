@@ -22,8 +22,18 @@ from .events import Event, StatusChange, SubscriptionChange
 
 STATUS_KIND = "_status"
 SUBSCRIPTION_KIND = "_subscription"
-COLUMNS = ["received_at", "channel", "kind", "event", "schema", "table", "commit_ts",
-           "latency_ms", "size", "payload"]
+COLUMNS = [
+    "received_at",
+    "channel",
+    "kind",
+    "event",
+    "schema",
+    "table",
+    "commit_ts",
+    "latency_ms",
+    "size",
+    "payload",
+]
 
 Record = Event | StatusChange | SubscriptionChange
 
@@ -38,12 +48,30 @@ def _row(rec: Record) -> dict[str, Any]:
     if isinstance(rec, Event):
         return rec.to_dict()
     if isinstance(rec, StatusChange):
-        return {"received_at": rec.at, "channel": "", "kind": STATUS_KIND, "event": rec.status,
-                "schema": None, "table": None, "commit_ts": None, "latency_ms": None, "size": 0,
-                "payload": {"reason": rec.reason}}
-    return {"received_at": rec.at, "channel": rec.channel, "kind": SUBSCRIPTION_KIND,
-            "event": rec.state, "schema": None, "table": None, "commit_ts": None,
-            "latency_ms": None, "size": 0, "payload": {"error": rec.error}}
+        return {
+            "received_at": rec.at,
+            "channel": "",
+            "kind": STATUS_KIND,
+            "event": rec.status,
+            "schema": None,
+            "table": None,
+            "commit_ts": None,
+            "latency_ms": None,
+            "size": 0,
+            "payload": {"reason": rec.reason},
+        }
+    return {
+        "received_at": rec.at,
+        "channel": rec.channel,
+        "kind": SUBSCRIPTION_KIND,
+        "event": rec.state,
+        "schema": None,
+        "table": None,
+        "commit_ts": None,
+        "latency_ms": None,
+        "size": 0,
+        "payload": {"error": rec.error},
+    }
 
 
 def _record(row: dict[str, Any]) -> Record:
@@ -52,8 +80,9 @@ def _record(row: dict[str, Any]) -> Record:
     if kind == STATUS_KIND:
         return StatusChange(float(row["received_at"]), row["event"], payload.get("reason"))
     if kind == SUBSCRIPTION_KIND:
-        return SubscriptionChange(float(row["received_at"]), row["channel"], row["event"],
-                                  payload.get("error"))
+        return SubscriptionChange(
+            float(row["received_at"]), row["channel"], row["event"], payload.get("error")
+        )
     return Event.from_dict(row)
 
 
@@ -125,12 +154,20 @@ class Recorder:
 def _schema() -> Any:
     import pyarrow as pa
 
-    return pa.schema([
-        ("received_at", pa.float64()), ("channel", pa.string()), ("kind", pa.string()),
-        ("event", pa.string()), ("schema", pa.string()), ("table", pa.string()),
-        ("commit_ts", pa.float64()), ("latency_ms", pa.float64()), ("size", pa.int64()),
-        ("payload", pa.string()),
-    ])
+    return pa.schema(
+        [
+            ("received_at", pa.float64()),
+            ("channel", pa.string()),
+            ("kind", pa.string()),
+            ("event", pa.string()),
+            ("schema", pa.string()),
+            ("table", pa.string()),
+            ("commit_ts", pa.float64()),
+            ("latency_ms", pa.float64()),
+            ("size", pa.int64()),
+            ("payload", pa.string()),
+        ]
+    )
 
 
 def _format(path: Path) -> str:

@@ -61,16 +61,21 @@ def start_sandbox_child(
     if data_dir:
         args += ["--data-dir", str(data_dir)]
     stderr = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=Path(__file__).resolve().parents[1],
+    )
     info: dict[str, str] = {}
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith(READY):
-                info.update(json.loads(line[len(READY):]))
+                info.update(json.loads(line[len(READY) :]))
                 return
 
     reader = threading.Thread(target=read, daemon=True)
@@ -81,7 +86,13 @@ def start_sandbox_child(
         proc.wait()
         where = f" (see {log_path})" if log_path else ""
         raise SandboxStartError(f"the sandbox did not become ready within {timeout:.0f} s{where}")
-    child = SandboxChild(proc, info["url"], info["anon_key"], info["service_role_key"],
-                         info["jwt_secret"], info["db_url"])
+    child = SandboxChild(
+        proc,
+        info["url"],
+        info["anon_key"],
+        info["service_role_key"],
+        info["jwt_secret"],
+        info["db_url"],
+    )
     atexit.register(child.stop)
     return child

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from realtime import RealtimeSubscribeStates
 
 from . import events as ev
@@ -137,9 +138,13 @@ class Supervisor:
         self._db_sent.clear()
         self._probe_missed = 0
         client = MonitoredClient(
-            realtime_url(self.url), self.key,
-            on_frame=self._on_frame, on_malformed=self._on_malformed, on_drop=self._on_drop,
-            timeout=int(max(1, cfg.timeout_s)), hb_interval=cfg.heartbeat_s,
+            realtime_url(self.url),
+            self.key,
+            on_frame=self._on_frame,
+            on_malformed=self._on_malformed,
+            on_drop=self._on_drop,
+            timeout=int(max(1, cfg.timeout_s)),
+            hb_interval=cfg.heartbeat_s,
         )
         self.client = client
         await asyncio.wait_for(client.connect(), cfg.timeout_s)
@@ -175,22 +180,30 @@ class Supervisor:
         return record
 
     async def _join(self, client: MonitoredClient, cfg: ChannelConfig) -> None:
-        params = {"config": {
-            "broadcast": {"ack": False, "self": False},
-            "presence": {"key": cfg.presence_key, "enabled": cfg.presence},
-            "private": cfg.private,
-        }}
+        params = {
+            "config": {
+                "broadcast": {"ack": False, "self": False},
+                "presence": {"key": cfg.presence_key, "enabled": cfg.presence},
+                "private": cfg.private,
+            }
+        }
         channel = client.channel(cfg.topic, params)
         for b in cfg.postgres_changes:
-            channel.on_postgres_changes(b.event, _noop, table=b.table or None, schema=b.schema,
-                                        filter=b.filter or None)
+            channel.on_postgres_changes(
+                b.event, _noop, table=b.table or None, schema=b.schema, filter=b.filter or None
+            )
         self.channels[cfg.topic] = channel
         self.on_subscription(SubscriptionChange(time.time(), cfg.topic, ev.JOINING))
         await channel.subscribe(self._subscription_callback(cfg.topic))
 
     async def _join_probe(self, client: MonitoredClient) -> None:
-        params = {"config": {"broadcast": {"ack": True, "self": True},
-                             "presence": {"key": "", "enabled": False}, "private": False}}
+        params = {
+            "config": {
+                "broadcast": {"ack": True, "self": True},
+                "presence": {"key": "", "enabled": False},
+                "private": False,
+            }
+        }
         channel = client.channel(self.probe_topic, params)
         db = self.config.probes.database
         if db.enabled and self.db_url:
@@ -229,8 +242,15 @@ class Supervisor:
         self.malformed_frames += 1
         if self.malformed_frames <= 20 or self.malformed_frames % 1000 == 0:
             log.warning("malformed frame #%d (%s): %.200r", self.malformed_frames, why, raw)
-        self.on_event(Event(time.time(), "", "system", "malformed",
-                            payload={"error": why, "frame": str(raw)[:500]}))
+        self.on_event(
+            Event(
+                time.time(),
+                "",
+                "system",
+                "malformed",
+                payload={"error": why, "frame": str(raw)[:500]},
+            )
+        )
 
     def _on_drop(self, reason: str) -> None:
         self._drop_reason = reason
@@ -268,8 +288,15 @@ class Supervisor:
             if now - sent > timeout:
                 del self._probe_sent[seq]
                 self._probe_missed += 1
-                self.on_event(Event(time.time(), self.probe_topic, "probe", "timeout",
-                                    payload={"seq": seq, "timeout_s": timeout}))
+                self.on_event(
+                    Event(
+                        time.time(),
+                        self.probe_topic,
+                        "probe",
+                        "timeout",
+                        payload={"seq": seq, "timeout_s": timeout},
+                    )
+                )
 
     def _on_probe_frame(self, frame: dict[str, Any], size: int, received: float) -> None:
         payload = frame.get("payload") or {}
@@ -281,16 +308,33 @@ class Supervisor:
                 return
             self._probe_missed = 0
             rtt = (time.monotonic() - sent) * 1000.0
-            self.on_event(Event(received, self.probe_topic, "probe", "rtt", latency_ms=rtt,
-                                size=size, payload={"seq": seq}))
+            self.on_event(
+                Event(
+                    received,
+                    self.probe_topic,
+                    "probe",
+                    "rtt",
+                    latency_ms=rtt,
+                    size=size,
+                    payload={"seq": seq},
+                )
+            )
         elif frame.get("event") == "postgres_changes":
-            record = ((payload.get("data") or {}).get("record") or {})
+            record = (payload.get("data") or {}).get("record") or {}
             sent = self._db_sent.pop(str(record.get("token")), None)
             if sent is None:
                 return
-            self.on_event(Event(received, self.probe_topic, "probe", "db",
-                                latency_ms=(received - sent) * 1000.0, size=size,
-                                payload={"token": record.get("token")}))
+            self.on_event(
+                Event(
+                    received,
+                    self.probe_topic,
+                    "probe",
+                    "db",
+                    latency_ms=(received - sent) * 1000.0,
+                    size=size,
+                    payload={"token": record.get("token")},
+                )
+            )
 
     async def _db_probe(self) -> None:
         """Insert a row and time its postgres_changes arrival: the whole database path."""
@@ -302,31 +346,42 @@ class Supervisor:
         try:
             await conn.execute(
                 f"create table if not exists public.{table} (id bigserial primary key, "
-                "token text not null, sent_at timestamptz not null default now())")
+                "token text not null, sent_at timestamptz not null default now())"
+            )
             await conn.execute(
                 "do $$ begin if not exists (select from pg_publication_tables where pubname = "
                 f"'supabase_realtime' and schemaname = 'public' and tablename = '{table}') then "
-                f"alter publication supabase_realtime add table public.{table}; end if; end $$")
+                f"alter publication supabase_realtime add table public.{table}; end if; end $$"
+            )
             seq = 0
             while True:
                 seq += 1
                 token = f"{self.probe_topic}:{seq}"
                 self._db_sent[token] = time.time()
                 await conn.execute(f"insert into public.{table} (token) values ($1)", token)
-                await conn.execute(f"delete from public.{table} where sent_at < now() - "
-                                   "interval '1 hour'")
+                await conn.execute(
+                    f"delete from public.{table} where sent_at < now() - interval '1 hour'"
+                )
                 await asyncio.sleep(cfg.interval_s)
-                for stale in [t for t, s in self._db_sent.items()
-                              if time.time() - s > cfg.timeout_s]:
+                for stale in [
+                    t for t, s in self._db_sent.items() if time.time() - s > cfg.timeout_s
+                ]:
                     del self._db_sent[stale]
-                    self.on_event(Event(time.time(), self.probe_topic, "probe", "db_timeout",
-                                        payload={"token": stale}))
+                    self.on_event(
+                        Event(
+                            time.time(),
+                            self.probe_topic,
+                            "probe",
+                            "db_timeout",
+                            payload={"token": stale},
+                        )
+                    )
         finally:
             await conn.close()
 
 
 def realtime_url(url: str) -> str:
-    """A project URL (https://ref.supabase.co) becomes its Realtime endpoint, as supabase-py does."""
+    """A project URL (https://ref.supabase.co) becomes its Realtime endpoint, like supabase-py."""
     url = url.rstrip("/")
     if "/realtime/v1" in url or url.endswith("/socket"):
         return url
@@ -341,7 +396,9 @@ def describe(exc: BaseException) -> str:
         return "timed out"
     if status:
         body = getattr(getattr(exc, "response", None), "body", b"") or b""
-        detail = body.decode(errors="replace").strip() if isinstance(body, bytes) else ""
+        detail = bytes(body).decode(errors="replace").strip()
+        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+            detail = str(orjson.loads(detail).get("error") or detail)  # Realtime's {"error": ..}
         return f"HTTP {status}: {detail or text}"[:300]
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{exc.strerror or text}"[:300]

@@ -38,9 +38,15 @@ def supervisor(sb, channels, sink: Collect, db: bool = False, **conn) -> Supervi
     for k, v in conn.items():
         setattr(cfg.connection, k, v)
     cfg.probes.broadcast.interval_s = 0.2
-    return Supervisor(cfg, url=sb.url, key=sb.anon_key, db_url=sb.db_url if db else None,
-                      on_event=sink.ingest, on_status=sink.record_status,
-                      on_subscription=sink.record_subscription)
+    return Supervisor(
+        cfg,
+        url=sb.url,
+        key=sb.anon_key,
+        db_url=sb.db_url if db else None,
+        on_event=sink.ingest,
+        on_status=sink.record_status,
+        on_subscription=sink.record_subscription,
+    )
 
 
 async def until(predicate, timeout: float = 10.0, what: str = "condition"):
@@ -59,13 +65,20 @@ def free_port() -> int:
 
 async def test_events_are_normalised_once_with_latency_and_probes(sandbox, sql):
     sql("create table if not exists public.sup_items (id int primary key, v text)")
-    sql("do $$ begin if not exists (select from pg_publication_tables where tablename = "
+    sql(
+        "do $$ begin if not exists (select from pg_publication_tables where tablename = "
         "'sup_items') then alter publication supabase_realtime add table public.sup_items; "
-        "end if; end $$")
+        "end if; end $$"
+    )
     sink = Collect()
-    sup = supervisor(sandbox, [
-        ChannelConfig(topic="sup-rows", postgres_changes=[BindingConfig(table="sup_items")]),
-    ], sink, db=True)
+    sup = supervisor(
+        sandbox,
+        [
+            ChannelConfig(topic="sup-rows", postgres_changes=[BindingConfig(table="sup_items")]),
+        ],
+        sink,
+        db=True,
+    )
     sup.config.probes.database.interval_s = 0.3
     sup.start()
     await until(lambda: SUBSCRIBED in sink.states("sup-rows"), what="SUBSCRIBED")
@@ -102,9 +115,12 @@ async def test_reconnects_and_resubscribes_within_2s_after_a_crash(fresh_sandbox
     back = time.time()
     await until(lambda: sup.status == CONNECTED, 5, "reconnection")
     n = len(sink.subs)
-    await until(lambda: all(sink.states(c)[-1:] == [SUBSCRIBED] for c in ("crash-a", "crash-b")),
-                5, "resubscription")
-    resubscribed = max(s.at for s in sink.subs[n - 2:] if s.state == SUBSCRIBED)
+    await until(
+        lambda: all(sink.states(c)[-1:] == [SUBSCRIBED] for c in ("crash-a", "crash-b")),
+        5,
+        "resubscription",
+    )
+    resubscribed = max(s.at for s in sink.subs[n - 2 :] if s.state == SUBSCRIBED)
     assert resubscribed - back < 2.0, f"resubscribed {resubscribed - back:.2f}s after READY"
     drop = next(s for s in sink.status if s.status == RECONNECTING)
     assert drop.reason and ("connection lost" in drop.reason or "closed" in drop.reason)
@@ -134,7 +150,7 @@ async def test_keeps_retrying_with_capped_backoff_through_a_long_outage(fresh_sa
     await asyncio.sleep(6)
     # realtime-py alone would have given up after 5 attempts; we are far past that
     assert len(attempts) > 10
-    gaps = [b - a for a, b in zip(attempts[3:], attempts[4:])]
+    gaps = [b - a for a, b in zip(attempts[3:], attempts[4:], strict=False)]
     assert max(gaps) < 0.3 * 1.25 + 0.3  # capped (plus connect-refusal time)
     fresh_sandbox(port=port, data_dir=tmp_path / "long")
     await until(lambda: sup.status == CONNECTED and sink.states("long")[-1:] == [SUBSCRIBED], 5)

@@ -1,0 +1,55 @@
+"""Alert rules: the CLI's exit code and the tiles' colours come from these."""
+
+import math
+from types import SimpleNamespace
+
+from feeds.config import AlertsConfig
+from metrics.alerts import breaches, evaluate
+
+
+def snap(uptime=1.0, commit_p95=10.0, rtt_p95=5.0, reconnects=0, age=1.0, rate=5.0):
+    return SimpleNamespace(
+        uptime=uptime,
+        latency={"commit": {"p95": commit_p95}, "probe_rtt": {"p95": rtt_p95}},
+        reconnects=reconnects,
+        message_age_s=age,
+        rate_total=rate,
+    )
+
+
+def levels(checks):
+    return {c.name: c.level for c in checks}
+
+
+def test_healthy_is_all_ok():
+    assert set(levels(evaluate(snap(), AlertsConfig())).values()) == {"ok"}
+
+
+def test_each_threshold_alerts_and_warns_before():
+    cfg = AlertsConfig(message_age_s_max=30, rate_min=1)
+    got = levels(
+        evaluate(
+            snap(uptime=0.98, commit_p95=600, rtt_p95=450, reconnects=11, age=31, rate=0.5), cfg
+        )
+    )
+    assert got == {
+        "uptime": "alert",
+        "latency_p95_ms": "alert",
+        "probe_rtt_p95_ms": "warn",
+        "reconnects": "alert",
+        "message_age_s": "alert",
+        "rate": "alert",
+    }
+    assert levels(evaluate(snap(uptime=0.993), cfg))["uptime"] == "warn"
+    assert levels(evaluate(snap(uptime=0.996), cfg))["uptime"] == "ok"
+
+
+def test_no_data_is_not_an_alert():
+    checks = evaluate(snap(uptime=math.nan, commit_p95=math.nan, rtt_p95=math.nan), AlertsConfig())
+    assert levels(checks)["latency_p95_ms"] == "nodata" and not breaches(checks)
+    assert checks[0].to_dict()["value"] is None
+
+
+def test_rules_set_to_zero_are_off():
+    names = levels(evaluate(snap(), AlertsConfig(latency_p95_ms_max=0)))
+    assert "latency_p95_ms" not in names and "rate" not in names and "message_age_s" not in names
