@@ -609,6 +609,9 @@ class Store(param.Parameterized):
             {k: _plain(v) for k, v in rec.items()} for rec in snap.outages.to_dict("records")
         ]
         totals = snap.totals
+        detail: dict[str, dict[str, dict[str, int]]] = {}
+        for (ch, kind, ev), n in totals["by_event"].items():
+            detail.setdefault(ch, {}).setdefault(kind, {})[ev] = n
         return _clean(
             {
                 "now": snap.now,
@@ -631,6 +634,7 @@ class Store(param.Parameterized):
                     "bytes": totals["bytes"],
                     "by_channel": totals["by_channel"],
                     "by_kind": totals["by_kind"],
+                    "by_channel_kind_event": detail,
                     "probes": totals["probes"],
                 },
                 "rates": {

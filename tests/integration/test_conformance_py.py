@@ -13,8 +13,6 @@ import uuid
 import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
-pytestmark = pytest.mark.asyncio(loop_scope="function")
-
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 

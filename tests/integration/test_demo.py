@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 from realtime import AsyncRealtimeClient
-
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
 async def test_demo_sandbox_is_ready_fast_and_never_silent(fresh_sandbox):

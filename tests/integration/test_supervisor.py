@@ -7,13 +7,9 @@ import signal
 import socket
 import time
 
-import pytest
-
 from feeds.config import BindingConfig, ChannelConfig, WatchConfig
 from feeds.events import CONNECTED, RECONNECTING, SUBSCRIBED
 from feeds.supervisor import Supervisor
-
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
 class Collect:

@@ -7,10 +7,7 @@ import json
 import struct
 
 import aiohttp
-import pytest
 from wire import Wire
-
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 
 async def stats(sandbox) -> dict:

@@ -1,0 +1,307 @@
+"""`python -m feeds check|record|replay` against a real sandbox with traffic of known size."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from wire import Wire
+
+from feeds.config import BindingConfig, ChannelConfig, WatchConfig
+from feeds.monitor import Monitor, RecorderSink
+from feeds.recording import Recorder, load_events, replay
+from metrics.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def watch_toml(sb, path: Path, extra: str = "") -> Path:
+    path.write_text(f"""
+[connection]
+url = "{sb.url}"
+key = "{sb.anon_key}"
+
+[[channels]]
+topic = "load-rate"
+[[channels]]
+topic = "load-count"
+[[channels]]
+topic = "load-rows"
+[[channels.postgres_changes]]
+table = "load_rows"
+[[channels]]
+topic = "load-presence"
+presence = true
+presence_key = "monitor"
+
+[probes.broadcast]
+interval_s = 0.5
+{extra}
+""")
+    return path
+
+
+async def stats(sb) -> dict:
+    async with aiohttp.ClientSession() as s, s.get(sb.url + "/sandbox/v1/stats") as r:
+        return await r.json()
+
+
+async def paced(sb, topic: str, rate: float, stop: asyncio.Event) -> int:
+    """Broadcast at a steady rate on an absolute schedule until told to stop."""
+    headers = {"apikey": sb.service_role_key}
+    url = f"{sb.url}/realtime/v1/api/broadcast/{topic}/events/tick"
+    sent = 0
+    start = time.monotonic()
+    async with aiohttp.ClientSession() as s:
+        while not stop.is_set():
+            async with s.post(url, json={"n": sent}, headers=headers) as r:
+                assert r.status == 202
+            sent += 1
+            await asyncio.sleep(max(0.0, start + sent / rate - time.monotonic()))
+    return sent
+
+
+async def test_check_counts_exactly_rates_within_2pct_and_latencies(fresh_sandbox, tmp_path):
+    sb = fresh_sandbox()
+    import psycopg2
+
+    db = psycopg2.connect(sb.db_url)
+    db.autocommit = True
+    cur = db.cursor()
+    cur.execute("create table public.load_rows (id int primary key, v int)")
+    cur.execute("alter publication supabase_realtime add table public.load_rows")
+    cfg = watch_toml(sb, tmp_path / "watch.toml")
+    out = tmp_path / "check.json"
+    stop = asyncio.Event()
+    rate_task = asyncio.create_task(paced(sb, "load-rate", 50.0, stop))
+    await asyncio.sleep(0.5)
+    before = (await stats(sb))["channels"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "feeds",
+        "check",
+        "--config",
+        str(cfg),
+        "--for",
+        "15s",
+        "--json-out",
+        str(out),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while (await stats(sb))["channels"] < before + 5:  # 4 channels + the probe's
+        assert time.monotonic() < deadline, "the monitor did not join"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    headers = {"apikey": sb.service_role_key}
+    async with aiohttp.ClientSession() as s:
+        for n in (100, 37):
+            body = {
+                "messages": [
+                    {"topic": "load-count", "event": "burst", "payload": {"i": i}} for i in range(n)
+                ]
+            }
+            async with s.post(
+                sb.url + "/realtime/v1/api/broadcast", json=body, headers=headers
+            ) as r:
+                assert r.status == 202
+    for i in range(25):
+        cur.execute("insert into public.load_rows values (%s, 0)", (i,))
+    cur.execute("update public.load_rows set v = 1 where id < 10")  # one statement, 10 changes
+    cur.execute("delete from public.load_rows where id >= 20")
+    members = []
+    for key in ("u1", "u2", "u3"):
+        w = await Wire.open(sb.url, sb.anon_key)
+        jr, _ = await w.join("load-presence", {"presence": {"key": key, "enabled": True}})
+        await w.send(
+            "realtime:load-presence",
+            "presence",
+            {"event": "track", "payload": {"name": key}},
+            join_ref=jr,
+        )
+        members.append(w)
+    await asyncio.sleep(0.3)
+    await members[0].close()
+    _, err = await proc.communicate()
+    stop.set()
+    await rate_task
+    for w in members[1:]:
+        await w.close()
+    db.close()
+    assert proc.returncode == 0, err.decode()
+    body = json.loads(out.read_text())
+    summary = body["summary"]
+    detail = summary["messages"]["by_channel_kind_event"]
+    assert detail["load-count"] == {"broadcast": {"burst": 137}}
+    assert detail["load-rows"]["postgres_changes"] == {"INSERT": 25, "UPDATE": 10, "DELETE": 5}
+    assert summary["presence"]["load-presence"] == 2
+    rate = summary["rates"]["by_channel"]["load-rate"]
+    assert abs(rate - 50.0) / 50.0 < 0.02, f"rate {rate:.2f}/s, sent 50/s"
+    commit = summary["latency_ms"]["commit"]
+    assert commit["count"] == 40 and 0 < commit["p50"] < 100 and commit["p99"] < 1000
+    rtt = summary["latency_ms"]["probe_rtt"]
+    assert rtt["count"] >= 20 and 0 < rtt["p50"] < 100
+    assert summary["connection"]["uptime"] == pytest.approx(1.0, abs=0.01)
+    assert summary["connection"]["reconnects_total"] == 0
+    assert {c: v["state"] for c, v in summary["channels"].items()} == dict.fromkeys(
+        ["load-rate", "load-count", "load-rows", "load-presence"], "SUBSCRIBED"
+    )
+    assert body["ok"] is True
+
+
+async def test_check_exits_nonzero_when_a_threshold_is_crossed(fresh_sandbox, tmp_path):
+    sb = fresh_sandbox()
+    cfg = watch_toml(sb, tmp_path / "watch.toml", extra="[alerts]\nrate_min = 1000\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "feeds", "check", "--config", str(cfg), "--for", "2s"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "ALERT rate: message rate" in result.stderr
+    assert json.loads(result.stdout)["ok"] is False
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path):
+    bad = tmp_path / "watch.toml"
+    bad.write_text("[probes.broadcast]\nintervall = 1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "feeds", "check", "--config", str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "unknown key 'intervall' in [probes.broadcast]" in result.stderr
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+async def test_record_then_replay_reproduces_the_store(sandbox, sql, tmp_path, suffix):
+    sql("create table if not exists public.rec_rows (id int primary key, v text)")
+    sql(
+        "do $$ begin if not exists (select from pg_publication_tables where tablename = "
+        "'rec_rows') then alter publication supabase_realtime add table public.rec_rows; "
+        "end if; end $$"
+    )
+    sql("delete from public.rec_rows")  # before the monitor joins: not part of what it sees
+    cfg = WatchConfig(
+        channels=[
+            ChannelConfig(topic="rec-bc"),
+            ChannelConfig(topic="rec-rows", postgres_changes=[BindingConfig(table="rec_rows")]),
+            ChannelConfig(topic="rec-presence", presence=True),
+        ]
+    )
+    cfg.connection.url, cfg.connection.key = sandbox.url, sandbox.anon_key
+    cfg.probes.broadcast.interval_s = 0.2
+    path = tmp_path / f"rec{suffix}"
+    live = Store()
+    with Recorder(path, flush_every=7) as recorder:
+        monitor = Monitor(cfg, [live, RecorderSink(recorder)])
+        await monitor.start()
+        while live.snapshot().subscription_counts.get("SUBSCRIBED", 0) != 3:
+            await asyncio.sleep(0.05)
+        w = await Wire.open(sandbox.url, sandbox.anon_key)
+        jr, _ = await w.join("rec-bc")
+        for i in range(30):
+            await w.send(
+                "realtime:rec-bc",
+                "broadcast",
+                {"type": "broadcast", "event": "e", "payload": {"i": i}},
+                join_ref=jr,
+            )
+        for i in range(12):
+            sql("insert into public.rec_rows values (%s, 'x')", i)
+        pj, _ = await w.join("rec-presence", {"presence": {"key": "p", "enabled": True}})
+        await w.send(
+            "realtime:rec-presence", "presence", {"event": "track", "payload": {}}, join_ref=pj
+        )
+        await asyncio.sleep(0.8)
+        await w.close()
+        await asyncio.sleep(0.3)
+        await monitor.stop()
+    live_snap = live.snapshot()
+    events = load_events(path)
+    assert len(events) == live_snap.seq
+    replayed = Store()
+    count = await replay(path, replayed, speed=None)
+    assert count == recorder.count
+    now = max(e.received_at for e in events)
+    a, b = live.summary(now=now), replayed.summary(now=now)
+    assert a["messages"] == b["messages"]
+    assert a["messages"]["by_channel_kind_event"]["rec-bc"] == {"broadcast": {"e": 30}}
+    assert a["messages"]["by_channel_kind_event"]["rec-rows"]["postgres_changes"]["INSERT"] == 12
+    assert a["latency_ms"]["commit"]["count"] == b["latency_ms"]["commit"]["count"] == 12
+    assert a["channels"].keys() == b["channels"].keys()
+    assert b["presence"] == a["presence"]
+
+
+async def test_replay_at_speed_moves_time_to_now_and_keeps_spacing(tmp_path):
+    from feeds.events import Event
+
+    path = tmp_path / "r.jsonl"
+    with Recorder(path) as rec:
+        for i in range(5):
+            rec.event(Event(1000.0 + i * 0.4, "c", "broadcast", "e", size=10))
+    got = []
+
+    class Sink:
+        def ingest(self, e):
+            got.append((time.time(), e.received_at))
+
+        def record_status(self, c):
+            pass
+
+        def record_subscription(self, c):
+            pass
+
+    started = time.time()
+    await replay(path, Sink(), speed=4.0)
+    took = time.time() - started
+    assert 0.35 < took < 0.9  # 1.6 s of recording at 4x
+    assert all(abs(wall - at) < 0.1 for wall, at in got)
+    gaps = [b[1] - a[1] for a, b in zip(got, got[1:], strict=False)]
+    assert all(abs(g - 0.1) < 1e-6 for g in gaps)
+
+
+async def test_outage_lands_on_the_timeline_and_in_uptime(fresh_sandbox, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sb = fresh_sandbox(port=port, data_dir=tmp_path / "o")
+    cfg = WatchConfig(channels=[ChannelConfig(topic="outage")])
+    cfg.connection.url, cfg.connection.key = sb.url, sb.anon_key
+    store = Store()
+    monitor = Monitor(cfg, [store])
+    await monitor.start()
+    await asyncio.sleep(2.0)
+    sb.stop(signal.SIGKILL)
+    await asyncio.sleep(3.0)
+    fresh_sandbox(port=port, data_dir=tmp_path / "o")
+    while store.snapshot().status.status != "connected":
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    snap = store.snapshot()
+    await monitor.stop()
+    outages = snap.outages
+    assert len(outages) == 1
+    row = outages.iloc[0]
+    assert 3.0 < row["duration_s"] < 6.0, row
+    assert "connection lost" in row["reason"] or "closed" in row["reason"]
+    assert snap.reconnects_total == 1 and len(snap.reconnect_durations) == 1
+    expected = 1 - row["duration_s"] / snap.effective_window_s
+    assert snap.uptime == pytest.approx(expected, abs=0.02)
+    assert 0.3 < snap.uptime < 0.8
