@@ -279,7 +279,7 @@ class Supervisor:
             self._expire_probes(cfg.timeout_s)
             if cfg.reconnect_after_timeouts and self._probe_missed >= cfg.reconnect_after_timeouts:
                 self._probe_missed = 0
-                self._on_drop(f"no probe echo for {cfg.timeout_s:.0f} s: the socket is silent")
+                self._on_drop(f"no probe echo for {cfg.timeout_s:g} s: the socket is silent")
                 return
 
     def _expire_probes(self, timeout: float) -> None:

@@ -305,3 +305,75 @@ async def test_outage_lands_on_the_timeline_and_in_uptime(fresh_sandbox, tmp_pat
     expected = 1 - row["duration_s"] / snap.effective_window_s
     assert snap.uptime == pytest.approx(expected, abs=0.02)
     assert 0.3 < snap.uptime < 0.8
+
+
+def test_no_config_starts_the_sandbox_and_record_replay_cli(tmp_path):
+    """Zero configuration: the monitor starts the bundled sandbox with demo traffic itself."""
+    import os
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SUPABASE_") and k != "REALTIME_MONITOR_CONFIG"
+    }
+    env["SANDBOX_DATA_DIR"] = str(tmp_path / "sandbox")
+    out = tmp_path / "demo.parquet"
+    rec = subprocess.run(
+        [sys.executable, "-m", "feeds", "record", "--out", str(out), "--for", "5s"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert rec.returncode == 0, rec.stderr
+    assert "recorded" in rec.stderr
+    rep = subprocess.run(
+        [sys.executable, "-m", "feeds", "replay", str(out)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    body = json.loads(rep.stdout)
+    detail = body["summary"]["messages"]["by_channel_kind_event"]
+    assert detail["demo"]["broadcast"]["tick"] >= 5  # ~3/s of demo ticks
+    assert "postgres_changes" in detail["demo-rows"]
+    assert body["summary"]["channels"]["demo"]["state"] == "SUBSCRIBED"
+    assert body["records"] > 20
+
+
+async def test_a_silent_socket_is_detected_by_the_probe_and_replaced(fresh_sandbox, tmp_path):
+    """SIGSTOP keeps TCP up but nothing answers: only the probe can tell, and it must."""
+    sb = fresh_sandbox()
+    cfg = WatchConfig(channels=[ChannelConfig(topic="frozen")])
+    cfg.connection.url, cfg.connection.key = sb.url, sb.anon_key
+    cfg.connection.timeout_s = 1.0
+    cfg.probes.broadcast.interval_s = 0.2
+    cfg.probes.broadcast.timeout_s = 0.6
+    cfg.probes.broadcast.reconnect_after_timeouts = 2
+    store = Store()
+    monitor = Monitor(cfg, [store])
+    await monitor.start()
+    while store.snapshot().subscription_counts.get("SUBSCRIBED", 0) != 1:
+        await asyncio.sleep(0.05)
+    sb.proc.send_signal(signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 5
+        while store.snapshot().status.status == "connected":
+            assert time.monotonic() < deadline, "a frozen server went unnoticed"
+            await asyncio.sleep(0.05)
+    finally:
+        sb.proc.send_signal(signal.SIGCONT)
+    reason = store.snapshot().timeline.iloc[-1]["reason"] or ""
+    deadline = time.monotonic() + 10
+    while store.snapshot().status.status != "connected":
+        assert time.monotonic() < deadline, "no reconnect after the server thawed"
+        await asyncio.sleep(0.05)
+    await monitor.stop()
+    timeline = store.snapshot().timeline
+    reasons = [r for r in timeline["reason"] if isinstance(r, str)]
+    assert any(r.startswith("no probe echo for 0.6 s") for r in reasons), (reason, timeline)
+    probe = store.snapshot().totals["probe_by_event"]
+    assert sum(n for (_, _, event), n in probe.items() if event == "timeout") >= 2
