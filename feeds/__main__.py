@@ -42,20 +42,7 @@ def duration(text: str) -> float:
 def make_store(config: WatchConfig, **overrides: Any):
     from metrics.store import Store
 
-    b, ls = config.buffers, config.live_slots
-    params = dict(
-        raw_events=b.raw_events,
-        window_s=b.window_s,
-        history_s=b.history_s,
-        latency_samples=b.latency_samples,
-        log_size=b.log_size,
-        replica_schema=ls.schema,
-        replica_table=ls.table,
-        replica_key=ls.key,
-        replica_counters=list(ls.counters),
-    )
-    params.update(overrides)
-    return Store(**params)
+    return Store.from_watch(config, **overrides)
 
 
 def report(

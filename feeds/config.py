@@ -123,6 +123,14 @@ class LiveSlotsConfig:
 
 
 @dataclass
+class DashboardConfig:
+    update_ms: int = 100  # a session applies new data at most this often
+    chart_ms: int = 1000  # charts, tables and ages refresh at this cadence
+    stale_after_s: float = 10.0  # no event at all (probes included) for this long = stale
+    title: str = "Realtime Monitor"
+
+
+@dataclass
 class WatchConfig:
     connection: ConnectionConfig = field(default_factory=ConnectionConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
@@ -131,6 +139,7 @@ class WatchConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     buffers: BuffersConfig = field(default_factory=BuffersConfig)
     live_slots: LiveSlotsConfig = field(default_factory=LiveSlotsConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     source: str = "defaults"
 
     @property
@@ -271,6 +280,11 @@ def _check(cfg: WatchConfig, problems: list[str]) -> None:
             problems.append(f"probes.broadcast.{name} must be greater than 0")
     if cfg.buffers.raw_events < 10 or cfg.buffers.window_s < 1:
         problems.append("buffers.raw_events must be at least 10 and buffers.window_s at least 1")
+    if cfg.dashboard.update_ms < 20 or cfg.dashboard.chart_ms < cfg.dashboard.update_ms:
+        problems.append(
+            "dashboard.update_ms must be at least 20 and dashboard.chart_ms at least "
+            "dashboard.update_ms"
+        )
     if not 0 <= cfg.alerts.uptime_min <= 1:
         problems.append(
             f"alerts.uptime_min is a fraction between 0 and 1, got {cfg.alerts.uptime_min!r}"

@@ -1,0 +1,250 @@
+"""Streaming Bokeh charts: each keeps its own ColumnDataSource and streams only new seconds.
+
+Rows are streamed once their second is complete (the current second is still filling up), with
+`rollover` bounding what the browser keeps to the window. Charts of one page share an x-range
+that a page moves once per second, so they scroll together.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from bokeh.models import ColumnDataSource, HoverTool, Legend, Range1d, Span
+from bokeh.plotting import figure
+
+from .theme import KIND_COLORS, PALETTE, STATUS_COLORS
+
+KINDS = ["broadcast", "postgres_changes", "presence", "system"]
+
+
+def ms(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Datetimes to epoch milliseconds, Bokeh's datetime axis unit."""
+    values = pd.DatetimeIndex(times)
+    return values.asi8 / 1e6 if values.tz is None else values.tz_convert("UTC").asi8 / 1e6
+
+
+def _span(now: float, window_s: float, started_at: float | None) -> tuple[float, float]:
+    """The visible time span: the window, or less while there is less history than that."""
+    start = now - window_s
+    if started_at is not None:
+        start = max(start, min(started_at - 5, now - 60))
+    return start * 1000, now * 1000
+
+
+def shared_range(now: float, window_s: float, started_at: float | None = None) -> Range1d:
+    start, end = _span(now, window_s, started_at)
+    return Range1d(start=start, end=end)
+
+
+def move_range(rng: Range1d, now: float, window_s: float, started_at: float | None = None) -> None:
+    start, end = _span(now, window_s, started_at)
+    if abs(rng.end - end) >= 500 or abs(rng.start - start) >= 500:
+        rng.update(start=start, end=end)
+
+
+def _figure(title: str, x_range: Range1d, height: int, y_label: str) -> Any:
+    fig = figure(
+        title=title,
+        x_axis_type="datetime",
+        x_range=x_range,
+        height=height,
+        sizing_mode="stretch_width",
+        toolbar_location=None,
+        tools="",
+    )
+    fig.yaxis.axis_label = y_label
+    fig.min_border_left = 50
+    fig.grid.grid_line_alpha = 0.3
+    return fig
+
+
+class LatencyChart:
+    """p50–p95 band, p99 line for commit-to-receive; the probe's round trip as a line."""
+
+    def __init__(self, x_range: Range1d, window_s: float, threshold_ms: float = 0.0) -> None:
+        self.window_s = window_s
+        self.source = ColumnDataSource(
+            {k: [] for k in ("t", "p50", "p95", "p99", "rtt50", "rtt95")}
+        )
+        fig = _figure("Latency (ms): commit → receive, and probe round trip", x_range, 260, "ms")
+        band = fig.varea(
+            x="t", y1="p50", y2="p95", source=self.source, fill_alpha=0.3, fill_color="#16a34a"
+        )
+        p99 = fig.line(
+            x="t", y="p99", source=self.source, line_dash="dashed", line_width=1.5, color="#16a34a"
+        )
+        p50 = fig.line(x="t", y="p50", source=self.source, line_width=2, color="#16a34a")
+        rtt = fig.line(x="t", y="rtt50", source=self.source, line_width=2, color="#2563eb")
+        legend = Legend(
+            items=[
+                ("commit p50", [p50]),
+                ("p50–p95", [band]),
+                ("p99", [p99]),
+                ("probe RTT p50", [rtt]),
+            ],
+            location="top_left",
+            orientation="horizontal",
+            background_fill_alpha=0.2,
+        )
+        fig.add_layout(legend, "above")
+        if threshold_ms:
+            fig.add_layout(
+                Span(
+                    location=threshold_ms,
+                    dimension="width",
+                    line_color="#dc2626",
+                    line_dash="dotted",
+                    line_width=1,
+                )
+            )
+        fig.add_tools(
+            HoverTool(
+                renderers=[p50],
+                mode="vline",
+                tooltips=[
+                    ("p50", "@p50{0.0} ms"),
+                    ("p95", "@p95{0.0} ms"),
+                    ("p99", "@p99{0.0} ms"),
+                    ("probe", "@rtt50{0.0} ms"),
+                ],
+                formatters={},
+            )
+        )
+        self.figure = fig
+        self.last = -math.inf
+
+    def update(self, series: pd.DataFrame, complete_before: float) -> None:
+        if series.empty:
+            return
+        t = ms(series["time"])
+        fresh = series[(t > self.last) & (t < complete_before * 1000)]
+        if fresh.empty:
+            return
+        wide = fresh.pivot_table(index="time", columns="source", values=["p50", "p95", "p99"])
+        idx = wide.index
+
+        def col(stat: str, source: str) -> list[float]:
+            key = (stat, source)
+            return list(wide[key].to_numpy()) if key in wide.columns else [math.nan] * len(idx)
+
+        data = {
+            "t": list(ms(idx)),
+            "p50": col("p50", "commit"),
+            "p95": col("p95", "commit"),
+            "p99": col("p99", "commit"),
+            "rtt50": col("p50", "probe_rtt"),
+            "rtt95": col("p95", "probe_rtt"),
+        }
+        self.last = data["t"][-1]
+        self.source.stream(data, rollover=int(self.window_s) + 5)
+
+
+class RateChart:
+    """Messages per second, stacked by kind (or by channel: the top channels plus `other`)."""
+
+    def __init__(
+        self, x_range: Range1d, window_s: float, by: str = "kind", channels: list[str] | None = None
+    ) -> None:
+        self.window_s = window_s
+        self.by = by
+        self.groups = KINDS if by == "kind" else (channels or [])[:9] + ["other"]
+        colors = (
+            [KIND_COLORS[k] for k in KINDS]
+            if by == "kind"
+            else [PALETTE[i % len(PALETTE)] for i in range(len(self.groups))]
+        )
+        self.keys = [f"g{i}" for i in range(len(self.groups))]
+        self.source = ColumnDataSource({"t": [], **{k: [] for k in self.keys}})
+        fig = _figure(f"Messages per second by {by}", x_range, 240, "msg/s")
+        stack = fig.varea_stack(
+            stackers=self.keys, x="t", source=self.source, color=colors, fill_alpha=0.8
+        )
+        legend = Legend(
+            items=[(g, [r]) for g, r in zip(self.groups, stack, strict=True)],
+            location="top_left",
+            orientation="horizontal",
+            background_fill_alpha=0.2,
+        )
+        fig.add_layout(legend, "above")
+        self.figure = fig
+        self.last = -math.inf
+
+    def update(self, rates: pd.DataFrame, complete_before: float) -> None:
+        if rates.empty:
+            return
+        t = ms(rates["time"])
+        fresh = rates[(t > self.last) & (t < complete_before * 1000)]
+        if fresh.empty:
+            return
+        column = "kind" if self.by == "kind" else "channel"
+        values = fresh[column].where(fresh[column].isin(self.groups), "other")
+        wide = fresh.assign(group=values).pivot_table(
+            index="time", columns="group", values="count", aggfunc="sum"
+        )
+        first = (
+            wide.index.min()
+            if self.last == -math.inf
+            else pd.Timestamp(self.last + 1000, unit="ms", tz="UTC")
+        )
+        full = pd.date_range(first, wide.index.max(), freq="1s")
+        wide = wide.reindex(full, fill_value=0).fillna(0)
+        data = {"t": list(ms(wide.index))}
+        for key, group in zip(self.keys, self.groups, strict=True):
+            data[key] = (
+                list(wide[group].to_numpy(float)) if group in wide.columns else [0.0] * len(wide)
+            )
+        self.last = data["t"][-1]
+        self.source.stream(data, rollover=int(self.window_s) + 5)
+
+
+class TimelineChart:
+    """Connection status over time: one coloured bar per status period, outages in red/amber."""
+
+    def __init__(self, x_range: Range1d) -> None:
+        self.source = ColumnDataSource(
+            {k: [] for k in ("left", "right", "status", "reason", "color", "dur")}
+        )
+        fig = _figure("Connection", x_range, 110, "")
+        fig.yaxis.visible = False
+        fig.ygrid.visible = False
+        fig.quad(
+            left="left",
+            right="right",
+            bottom=0,
+            top=1,
+            color="color",
+            source=self.source,
+            line_color=None,
+        )
+        fig.add_tools(
+            HoverTool(tooltips=[("status", "@status"), ("for", "@dur"), ("reason", "@reason")])
+        )
+        self.figure = fig
+        self._key: Any = None
+
+    def update(self, timeline: pd.DataFrame, now: float) -> None:
+        key = (len(timeline), None if timeline.empty else timeline.iloc[-1]["start"])
+        if key == self._key:
+            return
+        self._key = key
+        if timeline.empty:
+            return
+        starts = ms(timeline["start"])
+        ends = timeline["end"]
+        # the current period runs off the right edge, so it needs no update while it lasts
+        right = np.where(ends.isna(), (now + 3600) * 1000, ms(ends.fillna(timeline["start"])))
+        durations = [
+            (r - s) / 1000 if not pd.isna(e) else math.nan
+            for s, r, e in zip(starts, right, ends, strict=True)
+        ]
+        self.source.data = {
+            "left": list(starts),
+            "right": list(right),
+            "status": list(timeline["status"]),
+            "reason": [r if isinstance(r, str) else "" for r in timeline["reason"]],
+            "color": [STATUS_COLORS.get(s, "#64748b") for s in timeline["status"]],
+            "dur": ["ongoing" if math.isnan(d) else f"{d:.1f} s" for d in durations],
+        }

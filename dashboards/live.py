@@ -1,0 +1,89 @@
+"""The one update loop of a browser session.
+
+Each page is a `LiveView`. A session has one periodic callback (every `update_ms`, 100 ms by
+default) that reads the store's O(1) pulse and returns at once when nothing changed. When the
+pulse moved it calls `refresh_fast` (cheap, latency-critical parts: status, live-slot counters);
+every `chart_ms` (1 s) it also calls `refresh_slow` with a shared snapshot (charts, tiles, tables,
+ages). Both run under `pn.io.hold()` so one tick is one websocket message. The callback belongs to
+the session and stops with it; `on_session_destroyed` drops the view's references.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import panel as pn
+import param
+
+from metrics.snapshot import Snapshot
+from metrics.store import Pulse
+
+from .runtime import Runtime
+
+
+class LiveView(pn.viewable.Viewer):
+    update_ms = param.Integer(default=100, bounds=(20, None))
+    chart_ms = param.Integer(default=1000, bounds=(100, None))
+
+    def __init__(self, runtime: Runtime, **params: Any) -> None:
+        dash = runtime.config.dashboard
+        params.setdefault("update_ms", dash.update_ms)
+        params.setdefault("chart_ms", dash.chart_ms)
+        super().__init__(**params)
+        self.runtime = runtime
+        self.store = runtime.store
+        self._pulse: Pulse | None = None
+        self._slow_at = 0.0
+        self._callback: Any = None
+        self.updates = 0  # ticks that changed something, for tests and benchmarks
+
+    # --- to implement -------------------------------------------------------------------------
+
+    def layout(self) -> pn.viewable.Viewable:
+        raise NotImplementedError
+
+    def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
+        """New data arrived (at most every update_ms). Keep it cheap."""
+
+    def refresh_slow(self, snapshot: Snapshot) -> None:
+        """Once per chart_ms: charts, tables, tiles, ages."""
+
+    # --- loop ---------------------------------------------------------------------------------
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        view = self.layout()
+        self.tick(force=True)
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            self._callback = pn.state.add_periodic_callback(self.tick, period=self.update_ms)
+            pn.state.on_session_destroyed(self._destroyed)
+        return view
+
+    def tick(self, force: bool = False) -> None:
+        pulse = self.store.pulse()
+        now = time.monotonic()
+        fast = force or pulse != self._pulse
+        slow = force or now - self._slow_at >= self.chart_ms / 1000
+        if not (fast or slow):
+            return
+        with pn.io.hold():
+            if fast:
+                previous, self._pulse = self._pulse, pulse
+                self.refresh_fast(pulse, previous)
+            if slow:
+                self._slow_at = now
+                self.refresh_slow(self.runtime.snapshot())
+        self.updates += 1
+
+    def _destroyed(self, session_context: Any) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+
+def set_if_changed(obj: Any, value: Any, attr: str = "object") -> bool:
+    """Assign only when different, so an unchanged value costs no websocket traffic."""
+    if getattr(obj, attr) == value:
+        return False
+    setattr(obj, attr, value)
+    return True
