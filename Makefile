@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.installed
 PORT ?= 5006
+HOST ?= 127.0.0.1
 
 .PHONY: serve sandbox test test-fast bench lint system-deps clean
 
@@ -23,11 +24,12 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 system-deps:
 	@scripts/ensure-system-deps.sh
 
-# Runs the local Realtime sandbox with demo traffic (the dashboard joins it in a later issue).
-sandbox: $(STAMP)
-	$(PY) -m sandbox serve --demo
-
+# The dashboard. With no SUPABASE_URL/watch.toml it starts the sandbox with demo traffic.
 serve: $(STAMP)
+	$(PY) -m dashboards serve --host $(HOST) --port $(PORT)
+
+# Just the local Realtime sandbox with demo traffic, for your own clients.
+sandbox: $(STAMP)
 	$(PY) -m sandbox serve --demo
 
 test: $(STAMP) $(JS_STAMP) system-deps

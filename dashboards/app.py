@@ -20,6 +20,10 @@ from .wall import Wall
 # every page; the system font stack below reads just as well.
 Fast._resources = {**Fast._resources, "font": {}}
 
+# Once per process, at import: calling pn.extension again inside each session resets
+# per-process settings while other sessions are rendering.
+pn.extension("tabulator", notifications=False)
+
 PAGES: dict[str, tuple[str, type[LiveView]]] = {
     "overview": ("Overview", Overview),
     "slots": ("Live slots", Slots),
@@ -56,7 +60,6 @@ def nav(active: str) -> pn.pane.HTML:
 
 
 def build(page: str | None = None, runtime: Runtime | None = None) -> pn.viewable.Viewable:
-    pn.extension("tabulator", notifications=False)
     runtime = runtime or get_runtime()
     page = page or _arg("view") or _arg("page") or "overview"
     if page == "wall":

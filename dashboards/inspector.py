@@ -254,7 +254,7 @@ class Inspector(LiveView):
         self.bc_channel = w.Select(
             name="Channel", options=channels, value=channels[0] if channels else None, width=200
         )
-        self.bc_event = w.TextInput(name="Event", value="test", width=160)
+        self.bc_event = w.TextInput(name="Event", value="test", placeholder="event name", width=160)
         self.bc_payload = w.TextAreaInput(
             name="Payload (JSON object)",
             value='{"hello": "from the inspector"}',

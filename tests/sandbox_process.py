@@ -5,17 +5,48 @@ Used by the tests (and the benchmarks): a real server process on a free port, st
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# As root, pgserver runs PostgreSQL as a separate `pgserver` user, which must be able to walk
+# down to the data directory. pytest makes /tmp/pytest-of-<user> private (0700) at the start of
+# every session, so a second pytest run on the machine would lock out the first one's servers.
+# Data directories therefore live under a world-traversable scratch root, one per test path.
+SCRATCH = Path(tempfile.gettempdir()) / "realtime-monitor-tests"
+_created: list[Path] = []
+
+
+def _traversable(data_dir: Path) -> Path:
+    if os.geteuid() != 0:
+        return data_dir
+    SCRATCH.mkdir(exist_ok=True)
+    SCRATCH.chmod(0o755)
+    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    target = SCRATCH / f"{data_dir.name}-{digest}"
+    if not target.exists():
+        target.mkdir()
+        target.chmod(0o755)
+        _created.append(target)
+    return target
+
+
+@atexit.register
+def _cleanup() -> None:
+    for path in _created:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass
@@ -66,6 +97,8 @@ def start_sandbox(
     data_dir: Path, *extra: str, port: int = 0, timeout: float = 60
 ) -> SandboxProcess:
     log_path = data_dir.parent / f"{data_dir.name}-sandbox.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    data_dir = _traversable(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         sys.executable,

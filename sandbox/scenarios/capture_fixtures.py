@@ -98,11 +98,15 @@ async def _subscribe(ws: aiohttp.ClientWebSocketResponse, itinerary_id: str) -> 
             return topic
 
 
-async def _wait_update(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+async def _wait_update(ws: aiohttp.ClientWebSocketResponse, slot: dict[str, Any]) -> dict[str, Any]:
+    """The UPDATE that wrote `slot` (a change committed before the join may still come first)."""
     deadline = asyncio.get_running_loop().time() + 10
     while True:
         got = await _recv(ws, deadline)
-        if got.get("event") == "postgres_changes" and got["payload"]["data"]["type"] == "UPDATE":
+        if got.get("event") != "postgres_changes":
+            continue
+        data = got["payload"]["data"]
+        if data["type"] == "UPDATE" and all(data["record"][k] == slot[k] for k in COUNTERS):
             return got
 
 
@@ -131,8 +135,10 @@ async def capture(url: str, anon_key: str, db_url: str, out: Path) -> tuple[Path
                 await write_presence(
                     conn, traveler.traveler_id, itinerary.itinerary_id, opt_in=True
                 )
-                await invoke(http, url, anon_key, {"itinerary_id": itinerary.itinerary_id})
-                frame = await _wait_update(ws)
+                answer = await invoke(http, url, anon_key, {"itinerary_id": itinerary.itinerary_id})
+                if answer["changed"] != [itinerary.itinerary_id]:
+                    raise RuntimeError(f"live-slots-update changed nothing: {answer}")
+                frame = await _wait_update(ws, answer["slots"][0])
         presence = json.loads(
             await conn.fetchval(
                 "select coalesce(jsonb_agg(to_jsonb(p) order by p.traveler_id), '[]')::text "

