@@ -58,6 +58,8 @@ class Inspector(LiveView):
         self.seq = max(0, self.store.last_seq - MAX_ROWS)
         self.frame = pd.DataFrame(columns=[*COLUMNS, "text"])
         self.payloads: dict[int, dict[str, Any]] = {}
+        self._selected_seq: int | None = None
+        self._following = False
         w = pn.widgets
         self.channel = w.Select(name="Channel", options=[ALL], value=ALL, width=170)
         self.kind = w.Select(
@@ -184,6 +186,15 @@ class Inspector(LiveView):
     def _show(self) -> None:
         view = self.filtered()
         self.table.value = view[COLUMNS].reset_index(drop=True)
+        # Tabulator's selection is a row position: new rows on top would move it to another
+        # event, so follow the selected event by its seq instead.
+        if self._selected_seq is not None:
+            hits = (view["seq"] == self._selected_seq).to_numpy().nonzero()[0]
+            wanted = [int(hits[0])] if len(hits) else []
+            if self.table.selection != wanted:
+                self._following = True
+                self.table.selection = wanted
+                self._following = False
         shown = len(view)
         note = f"{shown:,} of {len(self.frame):,} buffered events match"
         if self.pause.value:
@@ -219,10 +230,11 @@ class Inspector(LiveView):
         self._show()
 
     def _selected(self, event: Any) -> None:
-        if not event.new:
+        if self._following or not event.new:
             return
         row = self.table.value.iloc[event.new[0]]
         seq = int(row["seq"])
+        self._selected_seq = seq
         payload = self.payloads.get(seq)
         self.detail_title.object = (
             f"<b>#{seq}</b> {row['kind']} · {row['event']} on "

@@ -34,10 +34,13 @@ class SlotCards:
         max_cards: int = MAX_CARDS,
         styles: list[str] | None = None,
         css_class: str = "rm-slots",
+        wrapper: str = "",
     ) -> None:
         self.store = store
         self.max_cards = max_cards
         self.css_class = css_class
+        # each pane has its own shadow root, so context classes (the wall's) go inside it
+        self.wrapper = wrapper
         self.pane = pn.pane.HTML("", stylesheets=styles or [STYLES], sizing_mode="stretch_width")
         self._shown: dict[str, dict[str, float]] = {}
 
@@ -82,6 +85,8 @@ class SlotCards:
                 else ""
             )
             body = f'<div class="{self.css_class}">{"".join(cards)}</div>{more}'
+        if self.wrapper:
+            body = f'<div class="{self.wrapper}">{body}</div>'
         set_if_changed(self.pane, body)
 
 

@@ -115,7 +115,9 @@ WALL_STYLES = """
   padding: 14px 20px; }
 .rm-wall .rm-slot .title { font-size: 26px; color: #e2e8f0; }
 .rm-wall .rm-slot .title .meta { font-size: 18px; color: #94a3b8; }
-.rm-wall .rm-counter .num { font-size: 64px; }
+.rm-wall .rm-counter .num { font-size: 72px; }
+.rm-wall .rm-counters { margin-top: 14px; }
+.rm-wall .rm-note { font-size: 16px; color: #94a3b8; margin-top: 8px; }
 .rm-wall .rm-counter .lbl { font-size: 17px; color: #cbd5e1; }
 .rm-wall .rm-empty { font-size: 28px; color: #cbd5e1; font-style: normal; padding: 20px 28px; }
 """

@@ -45,7 +45,11 @@ class Wall(LiveView):
         styles = [STYLES, WALL_STYLES]
         self.head = pn.pane.HTML("", stylesheets=styles, sizing_mode="stretch_width", margin=0)
         self.cards = SlotCards(
-            self.store, max_cards=WALL_CARDS, styles=styles, css_class="rm-wall-slots"
+            self.store,
+            max_cards=WALL_CARDS,
+            styles=styles,
+            css_class="rm-wall-slots",
+            wrapper="rm-wall",
         )
         self.cards.pane.margin = 0
         return pn.Column(

@@ -322,11 +322,15 @@ def load_config(path: str | Path | None = None) -> WatchConfig:
 
 
 def demo_channels() -> list[ChannelConfig]:
-    """What the monitor watches on the sandbox's basic demo when nothing else is configured."""
+    """What the monitor watches on the sandbox's demo when nothing else is configured."""
     return [
         ChannelConfig(topic="demo", broadcast=["*"]),
         ChannelConfig(topic="demo-presence", presence=True, presence_key="realtime-monitor"),
         ChannelConfig(
             topic="demo-rows", postgres_changes=[BindingConfig(table="demo_items", schema="public")]
+        ),
+        ChannelConfig(
+            topic="group-live-slots",
+            postgres_changes=[BindingConfig(table="live_slots", schema="group")],
         ),
     ]

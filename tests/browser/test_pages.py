@@ -80,10 +80,17 @@ def test_inspector_filter_search_and_pause(dashboard, open_page):
     assert events and set(events) == {"tick"}
     search.fill("")
     page.wait_for_timeout(1500)
-    # click a row: its JSON payload appears
-    page.locator(".tabulator-row").first.click()
-    page.wait_for_timeout(800)
-    assert re.search(r"#\d+", page.get_by_text(re.compile(r"^#\d+")).first.inner_text())
+    # click a row: its JSON appears, and stays that event's while new rows arrive on top
+    row = page.locator(".tabulator-row").nth(2)
+    seq = row.locator(".tabulator-cell[tabulator-field=seq]").inner_text()
+    row.click()
+    page.wait_for_timeout(2500)  # two refreshes later
+    title = page.get_by_text(re.compile(r"^#\d+ ")).first.inner_text()
+    assert title.startswith(f"#{seq} ")
+    selected = page.locator(
+        ".tabulator-row.tabulator-selected .tabulator-cell[tabulator-field=seq]"
+    )
+    assert selected.inner_text() == seq
     # pause freezes the view while the store keeps buffering
     page.get_by_role("button", name="Pause").click()
     page.wait_for_timeout(600)

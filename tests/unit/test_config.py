@@ -36,7 +36,12 @@ def test_no_config_means_the_sandbox_demo(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     cfg = load_config()
     assert cfg.uses_sandbox and cfg.source == "defaults"
-    assert {c.topic for c in cfg.channels} == {"demo", "demo-presence", "demo-rows"}
+    assert {c.topic for c in cfg.channels} == {
+        "demo",
+        "demo-presence",
+        "demo-rows",
+        "group-live-slots",
+    }
 
 
 def test_environment_fallbacks(monkeypatch, tmp_path):
