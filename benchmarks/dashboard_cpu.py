@@ -50,6 +50,9 @@ from dashboard_harness import (  # noqa: E402
 )
 from sandbox_process import start_sandbox  # noqa: E402
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+
 TOPIC = "bench-load"
 BAR_20 = 100.0
 BAR_PER_SESSION = 3.0
@@ -83,6 +86,14 @@ class TreeCpu:
         return sum(v - before.get(p, 0.0) for p, v in after.items())
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent not idle (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return (sum(v[:8]) - idle) / CLK_TCK
+
+
 async def page_signature(page, kind: str) -> str:
     """Something on the page that changes while data flows."""
     if kind == "overview":
@@ -105,12 +116,15 @@ async def window(label, server, sb, load, browser_pids, pages, seconds) -> dict:
         "browser": TreeCpu(browser_pids),
     }
     start = {k: m.read() for k, m in meters.items()}
+    machine0 = machine_busy()
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
     end = {k: m.read() for k, m in meters.items()}
+    machine1 = machine_busy()
     wall = time.monotonic() - t0
     after_sig = [await page_signature(p, k) for k, p in pages]
     cpu = {k: TreeCpu.delta(start[k], end[k]) / wall * 100 for k in meters}
+    cpu["machine"] = (machine1 - machine0) / wall * 100
     live = sum(a != b for a, b in zip(before_sig, after_sig, strict=True))
     errors = sum(len(p.bench_errors) for _, p in pages)
     row = {
@@ -126,7 +140,8 @@ async def window(label, server, sb, load, browser_pids, pages, seconds) -> dict:
     print(
         f"  {label:<34} sessions {len(pages):>2} (live {live:>2})  server {cpu['server']:6.1f}%"
         f"  sandbox {cpu['sandbox']:5.1f}%  loadgen {cpu['load generator']:5.1f}%"
-        f"  browser {cpu['browser']:6.1f}%  rss {row['server_rss_mb']:.0f} MB",
+        f"  browser {cpu['browser']:6.1f}%  machine {cpu['machine']:5.1f}/{NCPU * 100}%"
+        f"  rss {row['server_rss_mb']:.0f} MB",
         flush=True,
     )
     return row
@@ -145,7 +160,7 @@ async def measure(args) -> dict:
     from playwright.async_api import async_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="dash-cpu-"))
-    sb = start_sandbox(tmp / "data")
+    sb = start_sandbox(tmp / "data", "--demo")
     server = load = None
     rows = []
     me = os.getpid()
@@ -195,7 +210,7 @@ async def measure(args) -> dict:
                         await page.close()
                     await asyncio.sleep(5)  # closed sessions are reclaimed within ~2 s
                     mix = dict(MIX)
-                    mix["overview"] += args.sessions - sum(MIX.values())
+                    mix["overview"] = max(0, mix["overview"] + args.sessions - sum(MIX.values()))
                     pages = await open_pages(browser, server.base, mix)
                     await asyncio.sleep(args.settle)
                     label = ", ".join(f"{n} {k}" for k, n in mix.items())
@@ -213,6 +228,7 @@ async def measure(args) -> dict:
                     rows[-1]["mix"] = label
             finally:
                 await browser.close()
+        await asyncio.sleep(args.settle)  # closed sessions are torn down within a few seconds
         rows.append(
             await window("ingest only, after", server, sb, load, browser_pids, [], args.window / 2)
         )
