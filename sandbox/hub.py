@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -90,31 +91,41 @@ class Hub:
 
     # --- broadcast ----------------------------------------------------------------------------
 
-    def broadcast(self, key: tuple[bool, str], payload: Any, sender: Channel | None = None) -> int:
-        """Relay a JSON broadcast payload verbatim to the topic (reference §4.2)."""
+    def _fan_out(
+        self,
+        key: tuple[bool, str],
+        sender: Channel | None,
+        build_v1: Callable[[str], bytes | None],
+        build_v2: Callable[[str], bytes],
+    ) -> int:
+        """Write one broadcast to every reader of the topic, building each wire format's frame
+        at most once, on first need; `build_v1` may return None to skip vsn 1 sockets."""
         members = self.topics.get(key)
         if not members:
             return 0
         topic = "realtime:" + key[1]
-        f1 = f2 = None
+        frames: list[Any] = [..., ...]  # per vsn, built lazily
         n = 0
         for ch in members:
-            if ch is sender and not ch.broadcast_self:
+            if (ch is sender and not ch.broadcast_self) or not ch.policies.broadcast_read:
                 continue
-            if not ch.policies.broadcast_read:
-                continue
-            conn = ch.conn
-            if conn.vsn == 1:
-                if f1 is None:
-                    f1 = s.ws_frame(s.v1_text(topic, "broadcast", payload, None), s.OP_TEXT)
-                ok = conn.write(f1)
-            else:
-                if f2 is None:
-                    f2 = s.ws_frame(s.v2_text(None, None, topic, "broadcast", payload), s.OP_TEXT)
-                ok = conn.write(f2)
-            n += ok
+            i = ch.conn.vsn - 1
+            frame = frames[i]
+            if frame is ...:
+                frame = frames[i] = (build_v1 if i == 0 else build_v2)(topic)
+            if frame is not None:
+                n += ch.conn.write(frame)
         self.stats.broadcasts_delivered += n
         return n
+
+    def broadcast(self, key: tuple[bool, str], payload: Any, sender: Channel | None = None) -> int:
+        """Relay a JSON broadcast payload verbatim to the topic (reference §4.2)."""
+        return self._fan_out(
+            key,
+            sender,
+            lambda topic: s.ws_frame(s.v1_text(topic, "broadcast", payload, None), s.OP_TEXT),
+            lambda topic: s.ws_frame(s.v2_text(None, None, topic, "broadcast", payload), s.OP_TEXT),
+        )
 
     def user_broadcast(
         self,
@@ -126,44 +137,28 @@ class Hub:
         sender: Channel | None = None,
     ) -> int:
         """A kind-3 or database broadcast: binary kind 4 to vsn 2, spliced JSON to vsn 1."""
-        members = self.topics.get(key)
-        if not members:
-            return 0
-        topic = "realtime:" + key[1]
-        f1 = f2 = None
-        n = 0
-        for ch in members:
-            if ch is sender and not ch.broadcast_self:
-                continue
-            if not ch.policies.broadcast_read:
-                continue
-            conn = ch.conn
-            if conn.vsn == 1:
-                if encoding != s.ENCODING_JSON:
-                    continue  # binary payloads are skipped for vsn 1 sockets, as on Supabase
-                if f1 is None:
-                    meta_part = b',"meta":' + orjson.dumps(meta) if meta else b""
-                    text = (
-                        b'{"topic":'
-                        + orjson.dumps(topic)
-                        + b',"event":"broadcast","payload":{"event":'
-                        + orjson.dumps(user_event)
-                        + b',"payload":'
-                        + body
-                        + meta_part
-                        + b',"type":"broadcast"},"ref":null}'
-                    )
-                    f1 = s.ws_frame(text, s.OP_TEXT)
-                ok = conn.write(f1)
-            else:
-                if f2 is None:
-                    f2 = s.ws_frame(
-                        s.v2_user_broadcast(topic, user_event, body, encoding, meta), s.OP_BINARY
-                    )
-                ok = conn.write(f2)
-            n += ok
-        self.stats.broadcasts_delivered += n
-        return n
+
+        def v1(topic: str) -> bytes | None:
+            if encoding != s.ENCODING_JSON:
+                return None  # binary payloads are skipped for vsn 1 sockets, as on Supabase
+            meta_part = b',"meta":' + orjson.dumps(meta) if meta else b""
+            text = (
+                b'{"topic":'
+                + orjson.dumps(topic)
+                + b',"event":"broadcast","payload":{"event":'
+                + orjson.dumps(user_event)
+                + b',"payload":'
+                + body
+                + meta_part
+                + b',"type":"broadcast"},"ref":null}'
+            )
+            return s.ws_frame(text, s.OP_TEXT)
+
+        def v2(topic: str) -> bytes:
+            frame = s.v2_user_broadcast(topic, user_event, body, encoding, meta)
+            return s.ws_frame(frame, s.OP_BINARY)
+
+        return self._fan_out(key, sender, v1, v2)
 
     # --- presence -----------------------------------------------------------------------------
 
