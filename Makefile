@@ -8,7 +8,7 @@ JS_STAMP := tests/js/node_modules/.installed
 PORT ?= 5006
 HOST ?= 127.0.0.1
 
-.PHONY: serve sandbox test test-fast bench lint system-deps clean
+.PHONY: serve sandbox test test-fast bench bench-soak lint system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (found %s)" % sys.version.split()[0]'
@@ -38,8 +38,16 @@ test: $(STAMP) $(JS_STAMP) system-deps
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-bench: $(STAMP) $(JS_STAMP)
+# Each benchmark prints its figures next to an in-run baseline; benchmarks/README.md has the method.
+bench: $(STAMP) $(JS_STAMP) system-deps
 	$(PY) benchmarks/sandbox_fanout.py
+	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/dashboard_latency.py
+	$(PY) benchmarks/dashboard_cpu.py
+
+# Ten minutes of streaming: server and browser memory must stay flat.
+bench-soak: $(STAMP) system-deps
+	$(PY) benchmarks/dashboard_memory.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sandbox feeds metrics dashboards tests benchmarks

@@ -90,7 +90,14 @@ class DashboardServer:
     """`python -m dashboards serve` on a free port. That command execs `panel serve`, so the
     Popen pid is the panel server process itself."""
 
-    def __init__(self, config: Path, log_path: Path, timeout: float = 60) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log_path: Path,
+        timeout: float = 60,
+        cpus: set[int] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -109,6 +116,9 @@ class DashboardServer:
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            # pinned before exec, so every thread the server starts inherits the affinity
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -173,6 +183,23 @@ def cpu_seconds(pid: int, descendants: bool = True) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14, 15 of stat(5)
     return total
+
+
+def run_delay_seconds(pid: int) -> float:
+    """Time the process's threads spent runnable but waiting for a CPU (/proc/<pid>/task/*/
+    schedstat, second field): how much a busy machine held the process back."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
 
 
 def rss_mb(pid: int, descendants: bool = False) -> float:

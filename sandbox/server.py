@@ -19,7 +19,7 @@ import asyncpg
 import orjson
 from aiohttp import WSMsgType, web
 
-from . import auth, database, functions
+from . import auth, database, functions, rest
 from .access import Authorizer, Catalog, Visibility
 from .connection import Connection
 from .hub import Hub
@@ -210,6 +210,7 @@ class Sandbox:
         app.router.add_get("/sandbox/v1/stats", self.stats)
         app.router.add_post("/sandbox/v1/disconnect", self.disconnect_all)
         functions.add_routes(app, self)  # Edge Functions: /functions/v1/{name}
+        rest.add_routes(app, self)  # PostgREST subset: /rest/v1/{table}, /rest/v1/rpc/{fn}
         app.router.add_get("/", self.health)
         return app
 

@@ -2,5 +2,9 @@
 
 from .basic import BasicDemo
 from .ecotrips import EcoTripsDemo
+from .homeser import HomeSerDemo
+from .layer5 import Layer5Demo
+from .organiser import OrganiserDemo
+from .tripsage import TripSageDemo
 
-SCENARIOS = [BasicDemo, EcoTripsDemo]
+SCENARIOS = [BasicDemo, EcoTripsDemo, Layer5Demo, TripSageDemo, HomeSerDemo, OrganiserDemo]

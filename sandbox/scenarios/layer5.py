@@ -1,0 +1,644 @@
+"""Layer 5 (seed 001): a production company's workspace at work.
+
+One workspace (`Northlight Live`), three productions, four people. The roster (ids, names,
+productions, documents, budget lines) is fixed, the same on every start and for every `--seed`,
+so watch profiles can name it (`profiles/layer5.toml`); `--seed` drives the traffic (`ctx.rng`).
+On start the scenario inserts whatever of the roster is missing (existing rows keep their state).
+
+Then, at rate 1:
+
+* **Task board** (about every 2 s): a task moves to the next column (`backlog -> todo ->
+  in_progress -> review -> done`), sometimes back, or swaps places with its neighbour in its
+  column (UPDATEs of `status`/`position`); now and then a task is reassigned or reprioritised, and
+  a finished task is archived (DELETE) while a new one lands in the backlog (INSERT), so each
+  board keeps 6-10 tasks. Written as the person moving it (role authenticated, their claims).
+* **Budgets** (about every 4 s): a transaction is booked (INSERT into `financial_transactions`)
+  and its budget line's `amount_spent` follows (UPDATE of `budgets`). Refunds grow likelier as a
+  line fills up, so spending hovers around 85% of the allocation and crosses the line's alert
+  threshold now and then, which notifies the production's manager. Each production keeps its
+  newest 50 transactions.
+* **Notifications** (about every 6 s, plus the board's and the budgets'): INSERTs into
+  `notifications` for one person (RLS: only they receive them); each person keeps their newest 25,
+  and some get marked read.
+* **Productions** (about every 20 s): a production's status or dates change.
+* **People**: each person online has a socket of their own, tracked on `user-presence` with the
+  seed's meta (`user_id`, `online_at`, `location`) and joined to the documents' channels. About
+  every 12 s someone leaves or comes back (presence leave/join, and their `user_presence` row) or
+  moves to another page (a re-track, at most once per 30 s per socket). Whoever is on a document
+  page sends `cursor-move` broadcasts on `document:{id}` with the seed's payload
+  (`{userId, position: {x, y}}`), about one a second in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import orjson
+
+from ..demo import Scenario, ScenarioContext
+from .common import Cursor, SimUser, acting_as, iso_now, weighted
+
+ROSTER_SEED = "layer5-roster-v1"
+COLUMNS = ("backlog", "todo", "in_progress", "review", "done")
+PRIORITIES = ("low", "medium", "high", "urgent")
+PRODUCTION_STATUSES = (
+    "planning",
+    "pre_production",
+    "in_production",
+    "post_production",
+    "wrapped",
+)
+MAX_TRANSACTIONS = 50  # per production
+MAX_NOTIFICATIONS = 25  # per person
+MIN_TASKS, MAX_TASKS = 6, 10  # per board
+INBOX_WEIGHTS = (0.4, 0.2, 0.2, 0.2)  # Avery, who runs the biggest production, hears the most
+POSITION_LIMIT = 1000  # a column is renumbered 0..n-1 when a position would pass this
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Production:
+    id: str
+    name: str
+    status: str
+    venue: str
+    manager: Person
+    weight: float  # share of the board and budget traffic
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+
+
+WORKSPACE_ID = "50000000-0000-4000-a000-000000000001"
+WORKSPACE_NAME = "Northlight Live"
+PEOPLE = (
+    Person("50000000-0000-4000-8000-000000000001", "Avery Chen"),
+    Person("50000000-0000-4000-8000-000000000002", "Blake Okafor"),
+    Person("50000000-0000-4000-8000-000000000003", "Casey Ruiz"),
+    Person("50000000-0000-4000-8000-000000000004", "Devon Park"),
+)
+PRODUCTIONS = (
+    Production(
+        "50000000-0000-4000-b000-000000000001",
+        "Summer Festival 2025",
+        "in_production",
+        "Riverside Park",
+        PEOPLE[0],
+        0.5,
+    ),
+    Production(
+        "50000000-0000-4000-b000-000000000002",
+        "Product Launch Tour",
+        "pre_production",
+        "Moscone West",
+        PEOPLE[1],
+        0.3,
+    ),
+    Production(
+        "50000000-0000-4000-b000-000000000003",
+        "Winter Gala",
+        "planning",
+        "The Grand Hall",
+        PEOPLE[2],
+        0.2,
+    ),
+)
+DOCUMENTS = (
+    Document("50000000-0000-4000-d000-000000000001", "Run of show: Summer Festival 2025"),
+    Document("50000000-0000-4000-d000-000000000002", "Call sheet: Product Launch Tour"),
+)
+BUDGET_LINES = {
+    PRODUCTIONS[0].id: (
+        ("crew", 48000),
+        ("equipment", 36000),
+        ("venue", 60000),
+        ("catering", 15000),
+    ),
+    PRODUCTIONS[1].id: (("crew", 30000), ("travel", 22000), ("venue", 40000), ("marketing", 18000)),
+    PRODUCTIONS[2].id: (("venue", 25000), ("catering", 20000), ("decor", 12000), ("talent", 30000)),
+}
+VENDORS = {
+    "crew": ("Stagehands Local 16", "Rigging Crew Co", "Freelance A1"),
+    "equipment": ("Audio Rent", "LightWorks", "Gear Depot"),
+    "venue": ("Riverside Park Authority", "Moscone Center", "The Grand Hall"),
+    "catering": ("Green Table Catering", "Food Truck Alliance"),
+    "travel": ("SkyBridge Travel", "Coach Lines Inc"),
+    "marketing": ("Brightside Agency", "Print Shop 9"),
+    "decor": ("Florals by June", "Drape & Co"),
+    "talent": ("Lumen Artists", "Booking House"),
+}
+TASK_TITLES = (
+    "Confirm stage plot",
+    "Book backline",
+    "Finalise run of show",
+    "Send crew call times",
+    "Order radios",
+    "Site visit with venue",
+    "Approve lighting plot",
+    "Load-in schedule",
+    "Catering headcount",
+    "Security briefing",
+    "Artist rider review",
+    "Print credentials",
+    "Insurance certificate",
+    "Power distribution plan",
+    "Signage proofs",
+    "Hotel block for crew",
+    "Production meeting notes",
+    "Strike plan",
+)
+NOTES = (
+    ("comment", "New comment", "{who} commented on {what}"),
+    ("mention", "You were mentioned", "{who} mentioned you in {what}"),
+    ("approval_request", "Approval requested", "{who} asked you to approve {what}"),
+    ("file_shared", "File shared", "{who} shared {what} with you"),
+)
+
+
+def person(person_id: str) -> Person:
+    return next(p for p in PEOPLE if p.id == person_id)
+
+
+def roster_tasks(rng: random.Random, production: Production) -> list[tuple[str, str, int, str]]:
+    """The first board of a production: (title, status, position, assignee) per task."""
+    titles = rng.sample(TASK_TITLES, 8)
+    out = []
+    counts = dict.fromkeys(COLUMNS, 0)
+    for title in titles:
+        status = rng.choice(COLUMNS)
+        out.append((title, status, counts[status], rng.choice(PEOPLE).id))
+        counts[status] += 1
+    return out
+
+
+async def seed(conn: asyncpg.Connection) -> None:
+    """Insert what is missing of the fixed roster, as the database owner."""
+    rng = random.Random(ROSTER_SEED)
+    async with conn.transaction():
+        await conn.execute(
+            "insert into public.workspaces (id, name, slug) values ($1, $2, 'northlight-live') "
+            "on conflict (id) do nothing",
+            WORKSPACE_ID,
+            WORKSPACE_NAME,
+        )
+        await conn.executemany(
+            "insert into public.productions "
+            "(id, workspace_id, name, status, venue, start_date, end_date) "
+            "values ($1, $2, $3, $4, $5, current_date + $6::int, current_date + $6::int + 3) "
+            "on conflict (id) do nothing",
+            [
+                (p.id, WORKSPACE_ID, p.name, p.status, p.venue, 30 + 45 * i)
+                for i, p in enumerate(PRODUCTIONS)
+            ],
+        )
+        for production in PRODUCTIONS:
+            tasks = roster_tasks(rng, production)
+            lines = [
+                (production.id, category, allocated, round(allocated * rng.uniform(0.4, 0.7), 2))
+                for category, allocated in BUDGET_LINES[production.id]
+            ]
+            if not await conn.fetchval(
+                "select exists(select from public.project_tasks where production_id = $1)",
+                production.id,
+            ):
+                await conn.executemany(
+                    "insert into public.project_tasks "
+                    "(production_id, title, status, position, assignee_id, priority) "
+                    "values ($1, $2, $3, $4, $5, 'medium')",
+                    [(production.id, *task) for task in tasks],
+                )
+            await conn.executemany(
+                "insert into public.budgets (production_id, category, amount_allocated, "
+                "amount_spent) values ($1, $2, $3, $4) "
+                "on conflict (production_id, category) do nothing",
+                lines,
+            )
+        await conn.executemany(
+            "insert into public.user_presence (user_id, workspace_id, status) "
+            "values ($1, $2, 'offline') on conflict (user_id) do nothing",
+            [(p.id, WORKSPACE_ID) for p in PEOPLE],
+        )
+
+
+async def notify(
+    conn: asyncpg.Connection,
+    user_id: str,
+    kind: str,
+    title: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Insert a notification (as the backend: the owner) and keep the person's newest 25."""
+    await conn.execute(
+        "insert into public.notifications (user_id, workspace_id, type, title, message, data) "
+        "values ($1, $2, $3, $4, $5, $6::jsonb)",
+        user_id,
+        WORKSPACE_ID,
+        kind,
+        title,
+        message,
+        orjson.dumps(data or {}).decode(),
+    )
+    await conn.execute(
+        "delete from public.notifications where user_id = $1 and id not in "
+        "(select id from public.notifications where user_id = $1 "
+        "order by created_at desc, id limit $2)",
+        user_id,
+        MAX_NOTIFICATIONS,
+    )
+
+
+class Layer5Demo(Scenario):
+    name = "layer5"
+    description = (
+        "a Kanban board, budgets and transactions, notifications, cursors on documents and "
+        "presence on user-presence"
+    )
+
+    async def run(self, ctx: ScenarioContext) -> None:
+        async with ctx.db.acquire() as conn:
+            await seed(conn)
+        people = [
+            SimUser(
+                ctx,
+                p.id,
+                name=p.name,
+                topics=[f"document:{d.id}" for d in DOCUMENTS],
+                presence_topic="user-presence",
+            )
+            for p in PEOPLE
+        ]
+        self.locations: dict[str, str] = {}
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.board(ctx))
+                tasks.create_task(self.budgets(ctx))
+                tasks.create_task(self.inbox(ctx))
+                tasks.create_task(self.productions(ctx))
+                tasks.create_task(self.people(ctx, people))
+                tasks.create_task(self.cursors(ctx, people))
+        finally:
+            for user in people:
+                await user.disconnect()
+
+    # --- the board ----------------------------------------------------------------------------
+
+    async def board(self, ctx: ScenarioContext) -> None:
+        rng = ctx.rng
+        while True:
+            await ctx.sleep(2.0)
+            production = weighted(rng, PRODUCTIONS, [p.weight for p in PRODUCTIONS])
+            mover = rng.choice(PEOPLE)
+            async with ctx.db.acquire() as conn:
+                tasks = await conn.fetch(
+                    "select id, title, status, position, assignee_id, priority "
+                    "from public.project_tasks where production_id = $1 order by status, position",
+                    production.id,
+                )
+                done = [t for t in tasks if t["status"] == "done"]
+                roll = rng.random()
+                if len(tasks) < MIN_TASKS or (roll < 0.12 and done and len(tasks) > MIN_TASKS - 1):
+                    await self.rotate(ctx, conn, production, mover, tasks, done)
+                elif roll < 0.22 and tasks:
+                    await self.reassign(ctx, conn, production, mover, rng.choice(tasks))
+                elif tasks:
+                    open_tasks = [t for t in tasks if t["status"] != "done"] or tasks
+                    await self.move(ctx, conn, production, mover, rng.choice(open_tasks), tasks)
+
+    async def move(
+        self,
+        ctx: ScenarioContext,
+        conn: asyncpg.Connection,
+        production: Production,
+        mover: Person,
+        task: asyncpg.Record,
+        tasks: list[asyncpg.Record],
+    ) -> None:
+        rng = ctx.rng
+        column = COLUMNS.index(task["status"])
+        roll = rng.random()
+        same = sorted(
+            (t for t in tasks if t["status"] == task["status"]), key=lambda t: t["position"]
+        )
+        if roll < 0.15 and len(same) > 1:
+            # drag within the column: swap with a neighbour
+            i = same.index(task)
+            other = same[i + 1] if i + 1 < len(same) else same[i - 1]
+            async with acting_as(conn, mover.id):
+                await conn.execute(
+                    "update public.project_tasks set position = $2 where id = $1",
+                    task["id"],
+                    other["position"],
+                )
+                await conn.execute(
+                    "update public.project_tasks set position = $2 where id = $1",
+                    other["id"],
+                    task["position"],
+                )
+            return
+        step = -1 if (roll < 0.25 and column > 0) or column == len(COLUMNS) - 1 else 1
+        target = COLUMNS[column + step]
+        async with acting_as(conn, mover.id):
+            position = await conn.fetchval(
+                "update public.project_tasks set status = $2, position = "
+                "(select coalesce(max(position) + 1, 0) from public.project_tasks "
+                " where production_id = $3 and status = $2) "
+                "where id = $1 returning position",
+                task["id"],
+                target,
+                production.id,
+            )
+            if position is not None and position > POSITION_LIMIT:
+                await conn.execute(
+                    "update public.project_tasks t set position = r.n from "
+                    "(select id, row_number() over (order by position) - 1 as n "
+                    " from public.project_tasks where production_id = $1 and status = $2) r "
+                    "where t.id = r.id and t.position <> r.n",
+                    production.id,
+                    target,
+                )
+        if target == "review" and task["assignee_id"] is not None:
+            reviewer = rng.choice([p for p in PEOPLE if p.id != str(task["assignee_id"])])
+            await notify(
+                conn,
+                reviewer.id,
+                "review_requested",
+                "Review requested",
+                f"{person(str(task['assignee_id'])).name} moved \u201c{task['title']}\u201d "
+                "to review",
+                {"task_id": str(task["id"]), "production_id": production.id},
+            )
+
+    async def reassign(
+        self,
+        ctx: ScenarioContext,
+        conn: asyncpg.Connection,
+        production: Production,
+        mover: Person,
+        task: asyncpg.Record,
+    ) -> None:
+        rng = ctx.rng
+        if rng.random() < 0.5:
+            async with acting_as(conn, mover.id):
+                await conn.execute(
+                    "update public.project_tasks set priority = $2 where id = $1",
+                    task["id"],
+                    rng.choice([p for p in PRIORITIES if p != task["priority"]]),
+                )
+            return
+        assignee = rng.choice([p for p in PEOPLE if p.id != str(task["assignee_id"])])
+        async with acting_as(conn, mover.id):
+            await conn.execute(
+                "update public.project_tasks set assignee_id = $2 where id = $1",
+                task["id"],
+                assignee.id,
+            )
+        await notify(
+            conn,
+            assignee.id,
+            "task_assigned",
+            "Task assigned to you",
+            f"{mover.name} assigned you \u201c{task['title']}\u201d in {production.name}",
+            {"task_id": str(task["id"]), "production_id": production.id},
+        )
+
+    async def rotate(
+        self,
+        ctx: ScenarioContext,
+        conn: asyncpg.Connection,
+        production: Production,
+        mover: Person,
+        tasks: list[asyncpg.Record],
+        done: list[asyncpg.Record],
+    ) -> None:
+        """Archive a finished task (DELETE) and put a new one in the backlog (INSERT)."""
+        rng = ctx.rng
+        titles = {t["title"] for t in tasks}
+        fresh = [t for t in TASK_TITLES if t not in titles] or list(TASK_TITLES)
+        async with acting_as(conn, mover.id):
+            if done and len(tasks) >= MIN_TASKS:
+                await conn.execute(
+                    "delete from public.project_tasks where id = $1", rng.choice(done)["id"]
+                )
+            if len(tasks) < MAX_TASKS:
+                await conn.execute(
+                    "insert into public.project_tasks "
+                    "(production_id, title, status, position, assignee_id, priority, due_date) "
+                    "values ($1, $2, 'backlog', (select coalesce(max(position) + 1, 0) "
+                    "from public.project_tasks where production_id = $1 and status = 'backlog'), "
+                    "$3, $4, current_date + $5::int)",
+                    production.id,
+                    rng.choice(fresh),
+                    rng.choice(PEOPLE).id,
+                    rng.choice(PRIORITIES),
+                    rng.randint(3, 30),
+                )
+
+    # --- budgets ------------------------------------------------------------------------------
+
+    async def budgets(self, ctx: ScenarioContext) -> None:
+        rng = ctx.rng
+        while True:
+            await ctx.sleep(4.0)
+            production = weighted(rng, PRODUCTIONS, [p.weight for p in PRODUCTIONS])
+            booker = rng.choice(PEOPLE)
+            async with ctx.db.acquire() as conn:
+                lines = await conn.fetch(
+                    "select id, category, amount_allocated, amount_spent, alert_threshold "
+                    "from public.budgets where production_id = $1",
+                    production.id,
+                )
+                if not lines:
+                    continue
+                line = rng.choice(lines)
+                allocated = line["amount_allocated"] or Decimal(1)
+                used = float(line["amount_spent"] / allocated)
+                refund = rng.random() < min(max(used - 0.35, 0.05), 0.95)
+                amount = Decimal(str(round(rng.uniform(50, 2500), 2)))
+                if refund:
+                    amount = min(amount, line["amount_spent"])
+                if amount <= 0:
+                    continue
+                vendor = rng.choice(VENDORS.get(line["category"], ("Misc vendor",)))
+                async with acting_as(conn, booker.id):
+                    await conn.execute(
+                        "insert into public.financial_transactions (production_id, budget_id, "
+                        "type, amount, description, vendor, created_by) "
+                        "values ($1, $2, $3, $4, $5, $6, $7)",
+                        production.id,
+                        line["id"],
+                        "refund" if refund else "expense",
+                        amount,
+                        f"{'Refund' if refund else 'Invoice'}: {line['category']}",
+                        vendor,
+                        booker.id,
+                    )
+                    spent = await conn.fetchval(
+                        "update public.budgets set amount_spent = greatest(amount_spent + $2, 0) "
+                        "where id = $1 returning amount_spent",
+                        line["id"],
+                        -amount if refund else amount,
+                    )
+                await conn.execute(
+                    "delete from public.financial_transactions where production_id = $1 "
+                    "and id not in (select id from public.financial_transactions "
+                    "where production_id = $1 order by created_at desc, id limit $2)",
+                    production.id,
+                    MAX_TRANSACTIONS,
+                )
+                threshold = line["amount_allocated"] * line["alert_threshold"]
+                if not refund and line["amount_spent"] < threshold <= spent:
+                    await notify(
+                        conn,
+                        production.manager.id,
+                        "budget_alert",
+                        "Budget alert",
+                        f"{production.name}: {line['category']} is at "
+                        f"{float(spent / allocated):.0%} of its budget",
+                        {"production_id": production.id, "budget_id": str(line["id"])},
+                    )
+
+    # --- notifications and productions --------------------------------------------------------
+
+    async def inbox(self, ctx: ScenarioContext) -> None:
+        rng = ctx.rng
+        while True:
+            await ctx.sleep(6.0)
+            target = weighted(rng, PEOPLE, INBOX_WEIGHTS)
+            sender = rng.choice([p for p in PEOPLE if p != target])
+            kind, title, template = rng.choice(NOTES)
+            what = rng.choice([*(d.title for d in DOCUMENTS), *(p.name for p in PRODUCTIONS)])
+            async with ctx.db.acquire() as conn:
+                await notify(
+                    conn,
+                    target.id,
+                    kind,
+                    title,
+                    template.format(who=sender.name, what=what),
+                    {"from": sender.id},
+                )
+                if rng.random() < 0.3:
+                    async with acting_as(conn, target.id):  # the person reads their oldest unread
+                        await conn.execute(
+                            "update public.notifications set read_at = now() where id = "
+                            "(select id from public.notifications where user_id = $1 "
+                            "and read_at is null order by created_at limit 1)",
+                            target.id,
+                        )
+
+    async def productions(self, ctx: ScenarioContext) -> None:
+        rng = ctx.rng
+        while True:
+            await ctx.sleep(20.0)
+            production = rng.choice(PRODUCTIONS)
+            async with ctx.db.acquire() as conn, acting_as(conn, production.manager.id):
+                if rng.random() < 0.4:
+                    await conn.execute(
+                        "update public.productions set status = case status "
+                        "when 'wrapped' then 'planning' else (array['planning', 'pre_production',"
+                        " 'in_production', 'post_production', 'wrapped'])"
+                        "[array_position(array['planning', 'pre_production', 'in_production',"
+                        " 'post_production', 'wrapped'], status) + 1] end where id = $1",
+                        production.id,
+                    )
+                else:
+                    await conn.execute(
+                        "update public.productions set end_date = greatest(start_date, "
+                        "end_date + $2::int) where id = $1",
+                        production.id,
+                        rng.choice((-1, 1, 2)),
+                    )
+
+    # --- people: presence, pages, cursors -----------------------------------------------------
+
+    def page(self, rng: random.Random, user: SimUser, people: list[SimUser]) -> str:
+        """Where `user` goes next; somebody online is always on a document, moving a cursor."""
+        editors = [
+            u
+            for u in people
+            if u is not user
+            and u.online
+            and self.locations.get(u.user_id, "").startswith("/documents/")
+        ]
+        roll = rng.random()
+        if roll < 0.55 or not editors:
+            return f"/documents/{rng.choice(DOCUMENTS).id}"
+        if roll < 0.85:
+            return f"/productions/{rng.choice(PRODUCTIONS).id}/board"
+        return "/finance/budgets"
+
+    async def set_presence_row(
+        self, ctx: ScenarioContext, user: SimUser, status: str, location: str | None
+    ) -> None:
+        async with ctx.db.acquire() as conn, acting_as(conn, user.user_id):
+            await conn.execute(
+                "update public.user_presence set status = $2, location = $3, "
+                "last_seen_at = now() where user_id = $1",
+                user.user_id,
+                status,
+                location,
+            )
+
+    async def arrive(self, ctx: ScenarioContext, user: SimUser, people: list[SimUser]) -> None:
+        location = self.page(ctx.rng, user, people)
+        meta = {"user_id": user.user_id, "online_at": iso_now(), "location": location}
+        if not await user.try_connect(meta):
+            return
+        self.locations[user.user_id] = location
+        await self.set_presence_row(ctx, user, "online", location)
+
+    async def people(self, ctx: ScenarioContext, people: list[SimUser]) -> None:
+        rng = ctx.rng
+        for user in rng.sample(people, 3):
+            await self.arrive(ctx, user, people)
+        while True:
+            await ctx.sleep(12.0)
+            user = rng.choice(people)
+            online = [u for u in people if u.online]
+            editing = [
+                u for u in online if self.locations.get(u.user_id, "").startswith("/documents/")
+            ]
+            may_leave = editing != [user] and (len(online) > 2 or rng.random() < 0.2)
+            if user.online and may_leave and rng.random() < 0.6:
+                await user.disconnect()
+                self.locations.pop(user.user_id, None)
+                await self.set_presence_row(ctx, user, "offline", None)
+            elif not user.online:
+                await self.arrive(ctx, user, people)
+            else:
+                location = self.page(rng, user, people)
+                meta = {"user_id": user.user_id, "online_at": iso_now(), "location": location}
+                if await user.retrack(meta):
+                    self.locations[user.user_id] = location
+                    await self.set_presence_row(ctx, user, "online", location)
+
+    async def cursors(self, ctx: ScenarioContext, people: list[SimUser]) -> None:
+        pointers = {u.user_id: Cursor(ctx.rng) for u in people}
+        while True:
+            await ctx.sleep(1.0)
+            editors = [
+                (u, loc.removeprefix("/documents/"))
+                for u in people
+                if u.online and (loc := self.locations.get(u.user_id, "")).startswith("/documents/")
+            ]
+            if not editors:
+                continue
+            user, document_id = ctx.rng.choice(editors)
+            await user.broadcast(
+                f"document:{document_id}",
+                "cursor-move",
+                {"userId": user.user_id, "position": pointers[user.user_id].step()},
+            )
