@@ -322,7 +322,14 @@ def load_config(path: str | Path | None = None) -> WatchConfig:
 
 
 def demo_channels() -> list[ChannelConfig]:
-    """What the monitor watches on the sandbox's demo when nothing else is configured."""
+    """What the monitor watches on the sandbox's demo when nothing else is configured: a few
+    channels of each seed system (profiles/ has each system's full set)."""
+
+    def changes(topic: str, schema: str, table: str) -> ChannelConfig:
+        return ChannelConfig(
+            topic=topic, broadcast=[], postgres_changes=[BindingConfig(table=table, schema=schema)]
+        )
+
     return [
         ChannelConfig(topic="demo", broadcast=["*"]),
         ChannelConfig(topic="demo-presence", presence=True, presence_key="realtime-monitor"),
@@ -332,5 +339,19 @@ def demo_channels() -> list[ChannelConfig]:
         ChannelConfig(
             topic="group-live-slots",
             postgres_changes=[BindingConfig(table="live_slots", schema="group")],
+        ),
+        # Layer 5: the task board and who is viewing what
+        changes("task-updates", "public", "project_tasks"),
+        ChannelConfig(topic="user-presence", presence=True, presence_key="realtime-monitor"),
+        # HomeSer: bookings moving through their statuses
+        changes("bookings-changes", "homeser", "bookings"),
+        # Organiser dashboard: trips edited by several organisers, and who is online
+        changes("trips-changes", "public", "trips"),
+        ChannelConfig(topic="organisers", presence=True, presence_key="realtime-monitor"),
+        # TripSage: a private chat session (the sandbox's service role may read it)
+        ChannelConfig(
+            topic="session:20000000-0000-4000-9000-000000000001",
+            private=True,
+            broadcast=["chat:message", "chat:typing"],
         ),
     ]

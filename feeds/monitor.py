@@ -70,7 +70,9 @@ class Monitor:
                     log_path=self.sandbox_log,
                 ),
             )
-            self.url, self.key = self.sandbox.url, self.sandbox.anon_key
+            # Watching its own sandbox, the monitor uses the service role, like Supabase's
+            # Inspector: every user's rows and private channels are visible to it.
+            self.url, self.key = self.sandbox.url, self.sandbox.service_role_key
             db_url = db_url or self.sandbox.db_url
             log.info("watching the bundled sandbox at %s", self.url)
         if not cfg.probes.database.enabled:

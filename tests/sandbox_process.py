@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +56,7 @@ class SandboxProcess:
     info: dict[str, str]
     log_path: Path
     args: list[str] = field(default_factory=list)
+    log_file: Any = None
 
     @property
     def url(self) -> str:
@@ -91,6 +93,8 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.log_file is not None and self.proc.poll() is not None:
+            self.log_file.close()
 
 
 def start_sandbox(
@@ -139,7 +143,7 @@ def start_sandbox(
             f"sandbox did not print READY within {timeout}s:\n"
             + log_path.read_text(errors="replace")[-4000:]
         )
-    return SandboxProcess(proc, found, log_path, args)
+    return SandboxProcess(proc, found, log_path, args, log_file)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):

@@ -26,7 +26,7 @@ from .handlers import RestApi
 if TYPE_CHECKING:
     from ..server import Sandbox
 
-DEFAULT_SCHEMAS = ("public", "group", "concierge")
+DEFAULT_SCHEMAS = ("public", "group", "concierge", "homeser")
 PREFIX = "/rest/v1"
 
 

@@ -124,12 +124,12 @@ class SimUser:
             return False
         if time.monotonic() - self.tracked_at < RETRACK_MIN_S:
             return False
-        assert self.client is not None
+        client = self.client
+        assert client is not None
         try:
-            await self.client.track(f"realtime:{self.presence_topic}", meta)
+            await client.track(f"realtime:{self.presence_topic}", meta)
         except SEND_ERRORS as exc:
-            log.info("%s lost their socket: %s", self.name, exc)
-            await self.disconnect()
+            await self._lost(client, exc)
             return False
         self.tracked_at = time.monotonic()
         return True
@@ -139,14 +139,21 @@ class SimUser:
         if not self.online:
             await self.disconnect()
             return False
-        assert self.client is not None
+        client = self.client
+        assert client is not None
         try:
-            await self.client.broadcast(f"realtime:{sub_topic}", event, payload)
+            await client.broadcast(f"realtime:{sub_topic}", event, payload)
         except SEND_ERRORS as exc:
-            log.info("%s lost their socket: %s", self.name, exc)
-            await self.disconnect()
+            await self._lost(client, exc)
             return False
         return True
+
+    async def _lost(self, client: DemoClient, exc: BaseException) -> None:
+        """A send failed: drop that socket (and go offline, unless it was already replaced)."""
+        log.info("%s lost their socket: %s", self.name, exc)
+        if self.client is client:
+            self.client = None
+        await self._drop(client)
 
     async def disconnect(self) -> None:
         client, self.client = self.client, None

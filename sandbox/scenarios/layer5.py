@@ -606,6 +606,9 @@ class Layer5Demo(Scenario):
             await self.arrive(ctx, user, people)
         while True:
             await ctx.sleep(12.0)
+            for user in people:  # sockets the server dropped (a restart): back on the same page
+                if user.user_id in self.locations and not user.online:
+                    await self.arrive(ctx, user, people)
             user = rng.choice(people)
             online = [u for u in people if u.online]
             editing = [

@@ -193,16 +193,23 @@ class OrganiserDemo(Scenario):
 
     async def presence(self, ctx: ScenarioContext, people: list[SimUser]) -> None:
         rng = ctx.rng
+        wanted: set[str] = set()  # who means to be online (a dropped socket is reopened)
         for user in rng.sample(people, 3):
+            wanted.add(user.user_id)
             await user.try_connect(self.meta(user))
         while True:
             await ctx.sleep(15.0)
+            for user in people:
+                if user.user_id in wanted and not user.online:
+                    await user.try_connect(self.meta(user))
             user = rng.choice(people)
             online = [u for u in people if u.online]
             if user.online:
                 if len(online) > 2 or rng.random() < 0.1:
+                    wanted.discard(user.user_id)
                     await user.disconnect()
             else:
+                wanted.add(user.user_id)
                 await user.try_connect(self.meta(user))
 
     async def cursors(self, ctx: ScenarioContext, people: list[SimUser]) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jwt as pyjwt
 import psycopg2
 import pytest
@@ -397,3 +398,42 @@ async def test_ecotrips_profile_shows_live_slot_counters(fresh_sandbox):
     )
     assert body["returncode"] == 0, [a for a in body["alerts"] if a["level"] == "alert"]
     assert "Traceback" not in sb.log()
+
+
+# --- the four seed scenarios together, through a server restart -------------------------------
+
+
+async def test_seed_scenarios_run_together_and_recover_from_a_drain(fresh_sandbox):
+    """All four seed scenarios at once: a drain (every socket closed, like a restart) does not
+    crash them, and their simulated users come back on their own."""
+    sb = fresh_sandbox(
+        "--demo",
+        *("--scenario", "layer5", "--scenario", "tripsage"),
+        *("--scenario", "homeser", "--scenario", "organiser"),
+    )
+    await asyncio.sleep(3)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            sb.url + "/sandbox/v1/disconnect", headers={"apikey": sb.service_role_key}
+        ) as resp,
+    ):
+        assert resp.status == 200
+        assert (await resp.json())["disconnected"] >= 8, "the scenarios' users were connected"
+    drained_at = time.monotonic()
+
+    async def stats() -> dict[str, int]:
+        async with aiohttp.ClientSession() as http, http.get(sb.url + "/sandbox/v1/stats") as r:
+            return await r.json()
+
+    # Layer 5 and the organisers each keep at least two people online; TripSage reopens on send
+    deadline = drained_at + 25
+    while (await stats())["presence_members"] < 4:
+        assert time.monotonic() < deadline, f"presence not back within 25 s: {await stats()}"
+        await asyncio.sleep(0.5)
+    before = (await stats())["broadcasts_in"]
+    await asyncio.sleep(3)
+    assert (await stats())["broadcasts_in"] > before, "cursors and chat flow again"
+    log = sb.log()
+    assert "Traceback" not in log and "failed; restarting" not in log, log[-3000:]
+    assert sb.proc.poll() is None

@@ -267,8 +267,10 @@ async function board() {
   )
   await step('write')
   await until(
-    () =>
-      `events ${JSON.stringify(expect)}, got ${JSON.stringify({ productions, tasks, budgets, transactions })}`,
+    () => {
+      const got = { productions, tasks, budgets, transactions }
+      return `events ${JSON.stringify(expect)}, got ${JSON.stringify(got)}`
+    },
     () =>
       productions.length >= expect.productions &&
       tasks.length >= expect.tasks &&

@@ -36,12 +36,19 @@ def test_no_config_means_the_sandbox_demo(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     cfg = load_config()
     assert cfg.uses_sandbox and cfg.source == "defaults"
-    assert {c.topic for c in cfg.channels} == {
+    topics = {c.topic for c in cfg.channels}
+    assert {
         "demo",
         "demo-presence",
         "demo-rows",
         "group-live-slots",
-    }
+        "task-updates",
+        "user-presence",
+        "bookings-changes",
+        "trips-changes",
+        "organisers",
+    } <= topics
+    assert any(c.private for c in cfg.channels)  # a TripSage session
 
 
 def test_environment_fallbacks(monkeypatch, tmp_path):
