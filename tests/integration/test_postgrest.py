@@ -341,7 +341,9 @@ def test_unexposed_schema_is_refused(sandbox):
     assert r.status_code == 406
     body = r.json()
     assert body.keys() == ERROR_KEYS and body["code"] == "PGRST106"
-    assert body["message"] == "The schema must be one of the following: public, group, concierge"
+    assert body["message"] == (
+        "The schema must be one of the following: public, group, concierge, homeser"
+    )
 
 
 # --- RLS ---------------------------------------------------------------------------------------
