@@ -209,8 +209,8 @@ class Inspector(LiveView):
 
     # --- callbacks ----------------------------------------------------------------------------
 
-    def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
-        pass  # the log refreshes with the slow tick: a table re-render is not a 10 Hz thing
+    def fast_key(self, pulse: Pulse) -> object:
+        return None  # the log refreshes with the slow tick: a table re-render is not 10 Hz
 
     def refresh_slow(self, snapshot: Snapshot) -> None:
         if self.pause.value:

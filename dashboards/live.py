@@ -15,6 +15,7 @@ from typing import Any
 
 import panel as pn
 import param
+from panel.io.callbacks import PeriodicCallback
 
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
@@ -34,6 +35,7 @@ class LiveView(pn.viewable.Viewer):
         self.runtime = runtime
         self.store = runtime.store
         self._pulse: Pulse | None = None
+        self._fast_key: Any = object()
         self._slow_at = 0.0
         self._callback: Any = None
         self.updates = 0  # ticks that changed something, for tests and benchmarks
@@ -42,6 +44,14 @@ class LiveView(pn.viewable.Viewer):
 
     def layout(self) -> pn.viewable.Viewable:
         raise NotImplementedError
+
+    def fast_key(self, pulse: Pulse) -> Any:
+        """The part of the pulse this view shows on its fast path; a tick whose key is unchanged
+        costs nothing. Views with no fast path return a constant."""
+        return pulse
+
+    def observe(self, pulse: Pulse) -> None:
+        """Called on every tick with the pulse, for bookkeeping that touches no model."""
 
     def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
         """New data arrived (at most every update_ms). Keep it cheap."""
@@ -55,19 +65,27 @@ class LiveView(pn.viewable.Viewer):
         view = self.layout()
         self.tick(force=True)
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            self._callback = pn.state.add_periodic_callback(self.tick, period=self.update_ms)
+            # background=True: Panel would otherwise mark the session busy and idle around every
+            # tick, ten times a second, and send those changes to the browser.
+            self._callback = PeriodicCallback(
+                callback=self.tick, period=self.update_ms, background=True
+            )
+            self._callback.start()
             pn.state.on_session_destroyed(self._destroyed)
         return view
 
     def tick(self, force: bool = False) -> None:
         pulse = self.store.pulse()
+        self.observe(pulse)
         now = time.monotonic()
-        fast = force or pulse != self._pulse
+        key = self.fast_key(pulse)
+        fast = force or key != self._fast_key
         slow = force or now - self._slow_at >= self.chart_ms / 1000
         if not (fast or slow):
             return
         with pn.io.hold():
             if fast:
+                self._fast_key = key
                 previous, self._pulse = self._pulse, pulse
                 self.refresh_fast(pulse, previous)
             if slow:

@@ -130,6 +130,9 @@ class Overview(LiveView):
         self.rate.update(snap.rates, math.floor(snap.now))
         self.rate_pane.object = self.rate.figure
 
+    def fast_key(self, pulse: Pulse) -> object:
+        return pulse.connection_changes
+
     def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
         if previous is None or pulse.connection_changes != previous.connection_changes:
             self._status(self.runtime.snapshot(max_age=0))

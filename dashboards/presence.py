@@ -120,6 +120,9 @@ class Presence(LiveView):
             sizing_mode="stretch_width",
         )
 
+    def fast_key(self, pulse: object) -> object:
+        return None  # roster, chart and log all refresh with the slow tick
+
     def refresh_slow(self, snap: Snapshot) -> None:
         roster = snap.roster
         counts = roster.groupby("channel").size().to_dict() if not roster.empty else {}

@@ -111,6 +111,9 @@ class Slots(LiveView):
         self.stats = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
         return pn.Column(self.header, self.cards.pane, self.stats, sizing_mode="stretch_width")
 
+    def fast_key(self, pulse: Pulse) -> object:
+        return pulse.replica_changes
+
     def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
         if previous is None or pulse.replica_changes != previous.replica_changes:
             self.cards.render()

@@ -62,10 +62,15 @@ class Wall(LiveView):
             css_classes=["rm-wall"],
         )
 
-    def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
+    def observe(self, pulse: Pulse) -> None:
         if pulse.seq != self._seen_seq:
             self._seen_seq = pulse.seq
             self._seen_at = time.monotonic()
+
+    def fast_key(self, pulse: Pulse) -> object:
+        return (pulse.replica_changes, pulse.connection_changes)
+
+    def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
         if previous is None or pulse.replica_changes != previous.replica_changes:
             self.cards.render()
         if previous is None or pulse.connection_changes != previous.connection_changes:

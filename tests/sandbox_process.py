@@ -30,7 +30,7 @@ SCRATCH = Path(tempfile.gettempdir()) / "realtime-monitor-tests"
 _created: list[Path] = []
 
 
-def _traversable(data_dir: Path) -> Path:
+def traversable(data_dir: Path) -> Path:
     if os.geteuid() != 0:
         return data_dir
     SCRATCH.mkdir(exist_ok=True)
@@ -102,7 +102,7 @@ def start_sandbox(
 ) -> SandboxProcess:
     log_path = data_dir.parent / f"{data_dir.name}-sandbox.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    data_dir = _traversable(data_dir)
+    data_dir = traversable(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         sys.executable,

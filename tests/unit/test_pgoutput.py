@@ -508,10 +508,17 @@ STEPS: list[tuple[str, dict[str, str], list[tuple[str, int]], list[tuple[str, in
 def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An embedded PostgreSQL with wal_level=logical (restarted once if needed)."""
     pgserver = pytest.importorskip("pgserver")
+    import sys
+
     import psycopg2
     from pgserver._commands import pg_ctl
 
-    srv = pgserver.get_server(Path(tmp_path_factory.mktemp("pgoutput")) / "pg", cleanup_mode="stop")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from sandbox_process import traversable  # pgserver's user must reach it (see there)
+
+    srv = pgserver.get_server(
+        traversable(Path(tmp_path_factory.mktemp("pgoutput"))) / "pg", cleanup_mode="stop"
+    )
     try:
         conn = psycopg2.connect(srv.get_uri())
         conn.autocommit = True
