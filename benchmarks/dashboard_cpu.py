@@ -280,7 +280,8 @@ async def measure(args) -> dict:
                     rows[-1]["mix"] = label
             finally:
                 await browser.close()
-        await asyncio.sleep(args.settle)  # closed sessions are torn down within a few seconds
+        # Bokeh notices a closed tab at once, but tearing 20 sessions down takes some seconds
+        await asyncio.sleep(max(args.settle, 30))
         rows.append(
             await window("ingest only, after", server, sb, load, browser_pids, [], args.window / 2)
         )

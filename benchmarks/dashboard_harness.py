@@ -15,11 +15,9 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,16 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# the dashboard server and its watch config are the browser tests' own
+from dashboard_process import (  # noqa: E402, F401 - re-exported for the benchmarks
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    DashboardServer,
+    watch_toml,
+)
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(values: list[float] | np.ndarray, qs: tuple[int, ...] = (50, 95)) -> dict[str, float]:
@@ -47,105 +45,6 @@ def pct(values: list[float] | np.ndarray, qs: tuple[int, ...] = (50, 95)) -> dic
     out["max"] = float(arr.max()) if arr.size else float("nan")
     out["n"] = int(arr.size)
     return out
-
-
-# --- config and server ------------------------------------------------------------------------
-
-
-def watch_toml(
-    sb,
-    path: Path,
-    extra_topics: tuple[str, ...] = (),
-    presence: bool = True,
-    dashboard: dict[str, object] | None = None,
-) -> Path:
-    """The browser tests' watch config (demo channels + group.live_slots changes + the database
-    probe), plus `extra_topics` as broadcast channels. Dashboard settings stay at their defaults
-    unless `dashboard` overrides them."""
-    parts = [
-        f'[connection]\nurl = "{sb.url}"\nkey = "{sb.anon_key}"\n',
-        '[[channels]]\ntopic = "demo"\n',
-    ]
-    if presence:
-        parts.append(
-            '[[channels]]\ntopic = "demo-presence"\npresence = true\n'
-            'presence_key = "realtime-monitor"\n'
-        )
-    parts += [
-        '[[channels]]\ntopic = "demo-rows"\n[[channels.postgres_changes]]\ntable = "demo_items"\n',
-        '[[channels]]\ntopic = "group-live-slots"\n[[channels.postgres_changes]]\n'
-        'schema = "group"\ntable = "live_slots"\n',
-    ]
-    parts += [f'[[channels]]\ntopic = "{t}"\n' for t in extra_topics]
-    parts.append(f'[probes.database]\ndb_url = "{sb.db_url}"\n')
-    if dashboard:
-        parts.append(
-            "[dashboard]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in dashboard.items())
-        )
-    path.write_text("\n".join(parts))
-    return path
-
-
-class DashboardServer:
-    """`python -m dashboards serve` on a free port. That command execs `panel serve`, so the
-    Popen pid is the panel server process itself."""
-
-    def __init__(
-        self,
-        config: Path,
-        log_path: Path,
-        timeout: float = 60,
-        cpus: set[int] | None = None,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dashboards",
-                "serve",
-                "--port",
-                str(self.port),
-                "--config",
-                str(config),
-            ],
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            # pinned before exec, so every thread the server starts inherits the affinity
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(self.base + "/liveness", timeout=2):
-                    break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(
-                        "panel serve did not start:\n" + log_path.read_text()[-4000:]
-                    ) from None
-                time.sleep(0.3)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 # --- /proc ------------------------------------------------------------------------------------

@@ -3,6 +3,10 @@
 Rows are streamed once their second is complete (the current second is still filling up), with
 `rollover` bounding what the browser keeps to the window. Charts of one page share an x-range
 that a page moves once per second, so they scroll together.
+
+The reshaping (long frame → one column per series) is a pure function of a snapshot, so it is
+done once per snapshot for every session (`Runtime.derived`); what a session does per second is
+a binary search for the seconds it has not streamed yet and one `stream()` call.
 """
 
 from __future__ import annotations
@@ -18,12 +22,71 @@ from bokeh.plotting import figure
 from .theme import KIND_COLORS, PALETTE, STATUS_COLORS
 
 KINDS = ["broadcast", "postgres_changes", "presence", "system"]
+LATENCY_KEYS = ("t", "p50", "p95", "p99", "rtt50", "rtt95")
 
 
 def ms(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Datetimes to epoch milliseconds, Bokeh's datetime axis unit."""
     values = pd.DatetimeIndex(times)
     return values.asi8 / 1e6 if values.tz is None else values.tz_convert("UTC").asi8 / 1e6
+
+
+Columns = dict[str, np.ndarray]
+"""Chart data: a sorted `t` (epoch ms, one row per second) and one array per plotted series."""
+
+
+def stream_new(
+    source: ColumnDataSource, cols: Columns, after: float, before_ms: float, rollover: int
+) -> float:
+    """Stream the rows with `after < t < before_ms` into `source`; returns the last `t` sent (or
+    `after` when there was nothing new)."""
+    t = cols["t"]
+    lo = int(np.searchsorted(t, after, side="right"))
+    hi = int(np.searchsorted(t, before_ms, side="left"))
+    if hi <= lo:
+        return after
+    source.stream({k: v[lo:hi].tolist() for k, v in cols.items()}, rollover=rollover)
+    return float(t[hi - 1])
+
+
+def latency_columns(series: pd.DataFrame) -> Columns:
+    """Per second: commit-to-receive p50/p95/p99 and the probe round trip's p50/p95."""
+    if series.empty:
+        return {k: np.empty(0) for k in LATENCY_KEYS}
+    wide = series.pivot_table(index="time", columns="source", values=["p50", "p95", "p99"])
+    n = len(wide)
+
+    def col(stat: str, source: str) -> np.ndarray:
+        key = (stat, source)
+        return wide[key].to_numpy(float) if key in wide.columns else np.full(n, np.nan)
+
+    return {
+        "t": ms(wide.index),
+        "p50": col("p50", "commit"),
+        "p95": col("p95", "commit"),
+        "p99": col("p99", "commit"),
+        "rtt50": col("p50", "probe_rtt"),
+        "rtt95": col("p95", "probe_rtt"),
+    }
+
+
+def rate_columns(rates: pd.DataFrame, column: str, groups: list[str]) -> Columns:
+    """Messages per second per group (`g0`, `g1`, … in the order of `groups`; values of `column`
+    outside `groups` count as `other`, if that is a group), with quiet seconds as zeros."""
+    keys = [f"g{i}" for i in range(len(groups))]
+    if rates.empty:
+        return {"t": np.empty(0), **{k: np.empty(0) for k in keys}}
+    values = rates[column].where(rates[column].isin(groups), "other")
+    wide = rates.assign(group=values).pivot_table(
+        index="time", columns="group", values="count", aggfunc="sum"
+    )
+    full = pd.date_range(wide.index.min(), wide.index.max(), freq="1s")
+    wide = wide.reindex(full, fill_value=0).fillna(0)
+    n = len(wide)
+    out: Columns = {"t": ms(wide.index)}
+    for key, group in zip(keys, groups, strict=True):
+        out[key] = wide[group].to_numpy(float) if group in wide.columns else np.zeros(n)
+    return out
 
 
 def _span(now: float, window_s: float, started_at: float | None) -> tuple[float, float]:
@@ -66,9 +129,7 @@ class LatencyChart:
 
     def __init__(self, x_range: Range1d, window_s: float, threshold_ms: float = 0.0) -> None:
         self.window_s = window_s
-        self.source = ColumnDataSource(
-            {k: [] for k in ("t", "p50", "p95", "p99", "rtt50", "rtt95")}
-        )
+        self.source = ColumnDataSource({k: [] for k in LATENCY_KEYS})
         fig = _figure("Latency (ms): commit → receive, and probe round trip", x_range, 260, "ms")
         band = fig.varea(
             x="t", y1="p50", y2="p95", source=self.source, fill_alpha=0.3, fill_color="#16a34a"
@@ -116,30 +177,11 @@ class LatencyChart:
         self.figure = fig
         self.last = -math.inf
 
-    def update(self, series: pd.DataFrame, complete_before: float) -> None:
-        if series.empty:
-            return
-        t = ms(series["time"])
-        fresh = series[(t > self.last) & (t < complete_before * 1000)]
-        if fresh.empty:
-            return
-        wide = fresh.pivot_table(index="time", columns="source", values=["p50", "p95", "p99"])
-        idx = wide.index
-
-        def col(stat: str, source: str) -> list[float]:
-            key = (stat, source)
-            return list(wide[key].to_numpy()) if key in wide.columns else [math.nan] * len(idx)
-
-        data = {
-            "t": list(ms(idx)),
-            "p50": col("p50", "commit"),
-            "p95": col("p95", "commit"),
-            "p99": col("p99", "commit"),
-            "rtt50": col("p50", "probe_rtt"),
-            "rtt95": col("p95", "probe_rtt"),
-        }
-        self.last = data["t"][-1]
-        self.source.stream(data, rollover=int(self.window_s) + 5)
+    def update(self, cols: Columns, complete_before: float) -> None:
+        """Stream the complete seconds of `cols` (see `latency_columns`) not sent yet."""
+        self.last = stream_new(
+            self.source, cols, self.last, complete_before * 1000, int(self.window_s) + 5
+        )
 
 
 class RateChart:
@@ -172,32 +214,19 @@ class RateChart:
         self.figure = fig
         self.last = -math.inf
 
-    def update(self, rates: pd.DataFrame, complete_before: float) -> None:
-        if rates.empty:
-            return
-        t = ms(rates["time"])
-        fresh = rates[(t > self.last) & (t < complete_before * 1000)]
-        if fresh.empty:
-            return
-        column = "kind" if self.by == "kind" else "channel"
-        values = fresh[column].where(fresh[column].isin(self.groups), "other")
-        wide = fresh.assign(group=values).pivot_table(
-            index="time", columns="group", values="count", aggfunc="sum"
+    @property
+    def memo_key(self) -> tuple[Any, ...]:
+        """What `columns` depends on besides the snapshot, for sharing it between sessions."""
+        return ("rates", self.by, tuple(self.groups))
+
+    def columns(self, rates: pd.DataFrame) -> Columns:
+        return rate_columns(rates, "kind" if self.by == "kind" else "channel", self.groups)
+
+    def update(self, cols: Columns, complete_before: float) -> None:
+        """Stream the complete seconds of `cols` (see `rate_columns`) not sent yet."""
+        self.last = stream_new(
+            self.source, cols, self.last, complete_before * 1000, int(self.window_s) + 5
         )
-        first = (
-            wide.index.min()
-            if self.last == -math.inf
-            else pd.Timestamp(self.last + 1000, unit="ms", tz="UTC")
-        )
-        full = pd.date_range(first, wide.index.max(), freq="1s")
-        wide = wide.reindex(full, fill_value=0).fillna(0)
-        data = {"t": list(ms(wide.index))}
-        for key, group in zip(self.keys, self.groups, strict=True):
-            data[key] = (
-                list(wide[group].to_numpy(float)) if group in wide.columns else [0.0] * len(wide)
-            )
-        self.last = data["t"][-1]
-        self.source.stream(data, rollover=int(self.window_s) + 5)
 
 
 class TimelineChart:

@@ -23,6 +23,7 @@ from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
 from .live import LiveView, set_if_changed
+from .tables import page_note, paged_table
 from .theme import STYLES
 
 MAX_ROWS = 2_000
@@ -73,14 +74,10 @@ class Inspector(LiveView):
         self.search = w.TextInput(name="Search payload", placeholder="text…", width=200)
         self.pause = w.Toggle(name="Pause", button_type="warning", width=100, margin=(24, 5))
         self.status = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
-        self.table = w.Tabulator(
+        self.table = paged_table(
             pd.DataFrame(columns=COLUMNS),
-            pagination="remote",
             page_size=20,
-            show_index=False,
-            disabled=True,
             selectable=1,
-            sizing_mode="stretch_width",
             layout="fit_columns",
             height=560,
             widths={"seq": 70, "time": 110, "kind": 140, "latency_ms": 100, "size": 70},
@@ -113,6 +110,7 @@ class Inspector(LiveView):
         self.search.param.watch(self._filters_changed, "value_input")
         self.pause.param.watch(self._paused, "value")
         self.table.param.watch(self._selected, "selection")
+        self.table.param.watch(self._note, "page")
         form = self._broadcast_form()
         self._ingest(self.store.events_since(self.seq))
         self._show()
@@ -195,8 +193,13 @@ class Inspector(LiveView):
                 self._following = True
                 self.table.selection = wanted
                 self._following = False
-        shown = len(view)
-        note = f"{shown:,} of {len(self.frame):,} buffered events match"
+        self._note()
+
+    def _note(self, *_: Any) -> None:
+        note = f"{len(self.table.value):,} of {len(self.frame):,} buffered events match"
+        pages = page_note(self.table)
+        if pages:
+            note += f" · {pages}"
         if self.pause.value:
             waiting = self.store.last_seq - self.seq
             note = (

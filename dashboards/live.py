@@ -2,10 +2,13 @@
 
 Each page is a `LiveView`. A session has one periodic callback (every `update_ms`, 100 ms by
 default) that reads the store's O(1) pulse and returns at once when nothing changed. When the
-pulse moved it calls `refresh_fast` (cheap, latency-critical parts: status, live-slot counters);
-every `chart_ms` (1 s) it also calls `refresh_slow` with a shared snapshot (charts, tiles, tables,
-ages). Both run under `pn.io.hold()` so one tick is one websocket message. The callback belongs to
-the session and stops with it; `on_session_destroyed` drops the view's references.
+pulse moved in a way the view shows (`fast_key`) it calls `refresh_fast` (cheap, latency-critical
+parts: status, live-slot counters). Once per `chart_ms` (1 s) of wall-clock time it also calls
+`refresh_slow` with the shared snapshot (charts, tiles, tables, ages). Slow refreshes are aligned
+to the clock, not to when the session opened, so every session's refresh falls in the same 100 ms
+after each second boundary and they all share one snapshot and what is derived from it. Both run
+under `pn.io.hold()` so one tick is one websocket message. The callback belongs to the session
+and stops with it; `on_session_destroyed` drops the view's references.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class LiveView(pn.viewable.Viewer):
         self.store = runtime.store
         self._pulse: Pulse | None = None
         self._fast_key: Any = object()
-        self._slow_at = 0.0
+        self._slow_slot = -1
         self._callback: Any = None
         self.updates = 0  # ticks that changed something, for tests and benchmarks
 
@@ -77,10 +80,10 @@ class LiveView(pn.viewable.Viewer):
     def tick(self, force: bool = False) -> None:
         pulse = self.store.pulse()
         self.observe(pulse)
-        now = time.monotonic()
         key = self.fast_key(pulse)
         fast = force or key != self._fast_key
-        slow = force or now - self._slow_at >= self.chart_ms / 1000
+        slot = int(time.time() * 1000) // self.chart_ms
+        slow = force or slot != self._slow_slot
         if not (fast or slow):
             return
         with pn.io.hold():
@@ -89,7 +92,7 @@ class LiveView(pn.viewable.Viewer):
                 previous, self._pulse = self._pulse, pulse
                 self.refresh_fast(pulse, previous)
             if slow:
-                self._slow_at = now
+                self._slow_slot = slot
                 self.refresh_slow(self.runtime.snapshot())
         self.updates += 1
 

@@ -8,11 +8,18 @@ from typing import Any
 
 import panel as pn
 
-from metrics.alerts import Check, evaluate
+from metrics.alerts import Check
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
-from .charts import LatencyChart, RateChart, TimelineChart, move_range, shared_range
+from .charts import (
+    LatencyChart,
+    RateChart,
+    TimelineChart,
+    latency_columns,
+    move_range,
+    shared_range,
+)
 from .live import LiveView, set_if_changed
 from .markup import fmt_ms, fmt_number, status_badge, subscription_chips, tile
 from .theme import STYLES
@@ -127,7 +134,7 @@ class Overview(LiveView):
         self.rate = RateChart(
             self.x_range, self.store.window_s, by=event.new, channels=self.runtime.channels
         )
-        self.rate.update(snap.rates, math.floor(snap.now))
+        self._update_rate(snap)
         self.rate_pane.object = self.rate.figure
 
     def fast_key(self, pulse: Pulse) -> object:
@@ -135,7 +142,7 @@ class Overview(LiveView):
 
     def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
         if previous is None or pulse.connection_changes != previous.connection_changes:
-            self._status(self.runtime.snapshot(max_age=0))
+            self._status(self.runtime.snapshot(max_age=1, covering=pulse))
 
     def _status(self, snap: Snapshot) -> None:
         st = snap.status
@@ -153,10 +160,19 @@ class Overview(LiveView):
         err = self.runtime.error
         set_if_changed(self.error, f'<div class="rm-alert">{err}</div>' if err else "")
         self._status(snap)
-        checks = {c.name: c for c in evaluate(snap, self.runtime.config.alerts)}
-        set_if_changed(self.tiles, tiles_markup(snap, checks))
-        complete = math.floor(snap.now)
-        self.latency.update(snap.latency_series, complete)
-        self.rate.update(snap.rates, complete)
+        set_if_changed(self.tiles, self.runtime.derived(snap, "tiles", lambda: self._tiles(snap)))
+        latency = self.runtime.derived(
+            snap, "latency", lambda: latency_columns(snap.latency_series)
+        )
+        self.latency.update(latency, math.floor(snap.now))
+        self._update_rate(snap)
         self.timeline.update(snap.timeline, time.time())
         move_range(self.x_range, snap.now, self.store.window_s, snap.started_at)
+
+    def _tiles(self, snap: Snapshot) -> str:
+        return tiles_markup(snap, self.runtime.checks(snap))
+
+    def _update_rate(self, snap: Snapshot) -> None:
+        rate = self.rate
+        cols = self.runtime.derived(snap, rate.memo_key, lambda: rate.columns(snap.rates))
+        rate.update(cols, math.floor(snap.now))

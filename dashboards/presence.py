@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.models import ColumnDataSource, Legend
@@ -12,9 +13,10 @@ from bokeh.plotting import figure
 
 from metrics.snapshot import Snapshot
 
-from .charts import move_range, ms, shared_range
+from .charts import Columns, move_range, ms, shared_range, stream_new
 from .live import LiveView, set_if_changed
 from .markup import esc
+from .tables import paged_table
 from .theme import PALETTE, STYLES
 
 
@@ -63,40 +65,31 @@ class MemberChart:
         self.last = -math.inf
         return fig
 
-    def update(self, counts: pd.DataFrame, complete_before: float) -> None:
-        if counts.empty:
-            return
-        channels = sorted(counts["channel"].unique())[:10]
+    def update(self, channels: list[str], cols: Columns, complete_before: float) -> None:
+        """Stream the complete seconds of `cols` (see `member_columns`) not sent yet; a new set of
+        channels means a new figure."""
         if channels != self.channels:
             self.channels = channels
             self.pane.object = self._figure(channels)
-        t = ms(counts["time"])
-        fresh = counts[(t > self.last) & (t < complete_before * 1000)]
-        if fresh.empty:
-            return
-        wide = fresh.pivot_table(
-            index="time", columns="channel", values="members", aggfunc="last"
-        ).ffill()
-        data = {"t": list(ms(wide.index))}
-        for i, ch in enumerate(self.channels):
-            data[f"c{i}"] = (
-                list(wide[ch].to_numpy(float)) if ch in wide.columns else [math.nan] * len(wide)
-            )
-        self.last = data["t"][-1]
-        self.source.stream(data, rollover=int(self.window_s) + 5)
+        self.last = stream_new(
+            self.source, cols, self.last, complete_before * 1000, int(self.window_s) + 5
+        )
 
 
-def _table(**kw) -> pn.widgets.Tabulator:
-    return pn.widgets.Tabulator(
-        pd.DataFrame(),
-        pagination="remote",
-        page_size=12,
-        show_index=False,
-        disabled=True,
-        sizing_mode="stretch_width",
-        layout="fit_data_stretch",
-        **kw,
-    )
+def member_columns(counts: pd.DataFrame, limit: int = 10) -> tuple[list[str], Columns]:
+    """Members per second of the first `limit` channels (by name): `c0`, `c1`, … in that order,
+    each carried forward over the seconds it did not change."""
+    channels = sorted(counts["channel"].unique())[:limit] if not counts.empty else []
+    if not channels:
+        return [], {"t": np.empty(0)}
+    wide = counts.pivot_table(
+        index="time", columns="channel", values="members", aggfunc="last"
+    ).ffill()
+    n = len(wide)
+    cols: Columns = {"t": ms(wide.index)}
+    for i, ch in enumerate(channels):
+        cols[f"c{i}"] = wide[ch].to_numpy(float) if ch in wide.columns else np.full(n, np.nan)
+    return channels, cols
 
 
 class Presence(LiveView):
@@ -105,8 +98,8 @@ class Presence(LiveView):
         self.x_range = shared_range(snap.now, self.store.window_s, snap.started_at)
         self.summary = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
         self.chart = MemberChart(self.x_range, self.store.window_s)
-        self.roster = _table(groupby=["channel"])
-        self.log = _table()
+        self.roster = paged_table(groupby=["channel"])
+        self.log = paged_table()
         self._roster_key = None
         self._log_key = None
         return pn.Column(
@@ -132,7 +125,10 @@ class Presence(LiveView):
             f'<div class="rm-note" data-testid="presence-summary">'
             f"Members by channel: {chips or 'nobody present yet'}</div>",
         )
-        self.chart.update(snap.member_counts, math.floor(snap.now))
+        channels, cols = self.runtime.derived(
+            snap, "members", lambda: member_columns(snap.member_counts)
+        )
+        self.chart.update(channels, cols, math.floor(snap.now))
         move_range(self.x_range, snap.now, self.store.window_s, snap.started_at)
         key = (len(roster), tuple(roster["key"]) if len(roster) < 500 else snap.seq)
         if key != self._roster_key:

@@ -4,7 +4,9 @@
 the metrics `Store`, and the `Monitor` that feeds it (starting the sandbox when nothing else is
 configured). Sessions only read: the store's O(1) `pulse()` to decide whether anything changed,
 and `snapshot()`, which is cached briefly so twenty sessions refreshing in the same second build
-one snapshot, not twenty. Nothing here touches a session's Bokeh models.
+one snapshot, not twenty, and `derived()`, which computes what every session would otherwise
+compute from that snapshot by itself (chart columns, tile markup) once. Nothing here touches a
+session's Bokeh models.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import asyncio
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from feeds.config import WatchConfig, load_config
 from feeds.monitor import Monitor
+from metrics.alerts import Check, evaluate
 from metrics.snapshot import Snapshot
-from metrics.store import Store
+from metrics.store import Pulse, Store
 
 log = logging.getLogger("dashboards.runtime")
 CACHE_KEY = "realtime-monitor-runtime"
+T = TypeVar("T")
 
 
 class Runtime:
@@ -35,6 +40,9 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self._snapshot: Snapshot | None = None
         self._snapshot_at = 0.0
+        self._snapshot_pulse: Pulse | None = None
+        self._derived_from: Snapshot | None = None
+        self._derived: dict[Any, Any] = {}
 
     def ensure_started(self) -> None:
         """Start ingest on the running event loop, once."""
@@ -61,13 +69,34 @@ class Runtime:
     def channels(self) -> list[str]:
         return [c.topic for c in self.config.channels]
 
-    def snapshot(self, max_age: float = 0.25) -> Snapshot:
-        """A snapshot at most `max_age` seconds old, shared by the sessions that ask for it."""
+    def snapshot(self, max_age: float = 0.25, covering: Pulse | None = None) -> Snapshot:
+        """A snapshot at most `max_age` seconds old, shared by the sessions that ask for it. With
+        `covering`, one that already includes that pulse's connection changes: when the status
+        changes, every session's fast path asks for it at once and all but the first reuse it."""
         now = time.monotonic()
-        if self._snapshot is None or now - self._snapshot_at > max_age:
+        stale = self._snapshot is None or now - self._snapshot_at > max_age
+        if not stale and covering is not None and self._snapshot_pulse is not None:
+            stale = self._snapshot_pulse.connection_changes < covering.connection_changes
+        if stale:
+            self._snapshot_pulse = self.store.pulse()
             self._snapshot = self.store.snapshot()
             self._snapshot_at = now
         return self._snapshot
+
+    def derived(self, snap: Snapshot, key: Any, build: Callable[[], T]) -> T:
+        """`build()`, computed once per snapshot and `key` and shared by every session that asks.
+        Only the latest snapshot's values are kept."""
+        if self._derived_from is not snap:
+            self._derived_from, self._derived = snap, {}
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
+
+    def checks(self, snap: Snapshot) -> dict[str, Check]:
+        """The alert rules evaluated on `snap`, by rule name (once per snapshot)."""
+        return self.derived(
+            snap, "checks", lambda: {c.name: c for c in evaluate(snap, self.config.alerts)}
+        )
 
     async def send_broadcast(self, topic: str, event: str, payload: dict[str, Any]) -> None:
         sup = self.monitor.supervisor

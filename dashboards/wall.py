@@ -14,7 +14,6 @@ from typing import Any
 
 import panel as pn
 
-from metrics.alerts import evaluate
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
@@ -74,7 +73,7 @@ class Wall(LiveView):
         if previous is None or pulse.replica_changes != previous.replica_changes:
             self.cards.render()
         if previous is None or pulse.connection_changes != previous.connection_changes:
-            self._head(self.runtime.snapshot(max_age=0))
+            self._head(self.runtime.snapshot(max_age=1, covering=pulse))
 
     def refresh_slow(self, snap: Snapshot) -> None:
         self._head(snap)
@@ -91,7 +90,7 @@ class Wall(LiveView):
     def _head(self, snap: Snapshot) -> None:
         st = snap.status.status or "connecting"
         color = STATUS_COLORS.get(st, "#64748b")
-        checks = {c.name: c.level for c in evaluate(snap, self.runtime.config.alerts)}
+        checks = {name: c.level for name, c in self.runtime.checks(snap).items()}
         commit = snap.latency.get("commit")
         subs = snap.subscription_counts
         joined, total = subs.get("SUBSCRIBED", 0), sum(subs.values())

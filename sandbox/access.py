@@ -8,12 +8,15 @@
 * `Visibility`: postgres_changes respect table RLS for each subscriber's JWT. Tables without RLS
   (and roles that bypass it) take a fast path with no query; otherwise the row is looked up by
   primary key as the subscriber. DELETEs are not checked: the row is gone, and Supabase does not
-  check them either.
+  check them either. Because they cannot be checked, Supabase's `realtime.apply_rls` sends a
+  DELETE on a table with RLS enabled with `old_record` reduced to the primary key columns, to
+  every subscriber; `trim_delete` does the same.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -134,6 +137,35 @@ class Visibility:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self._rls: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._pkeys: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+
+    async def trim_delete(self, change: Change) -> Change:
+        """`change` as subscribers may see it: a DELETE on a table with RLS keeps only its primary
+        key columns in `old_record`, whoever subscribed."""
+        if change.type != "DELETE" or not change.old_record:
+            return change
+        if not await self._uses_rls(change.schema, change.table):
+            return change
+        # not change.key_names: under REPLICA IDENTITY FULL pgoutput flags every column as key
+        pkey = await self._primary_key(change.schema, change.table)
+        old = {k: v for k, v in change.old_record.items() if k in pkey}
+        return replace(change, old_record=old)
+
+    async def _primary_key(self, schema: str, table: str) -> frozenset[str]:
+        cached = self._pkeys.get((schema, table))
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        rows = await self.pool.fetch(
+            "select a.attname from pg_index i join pg_attribute a "
+            "on a.attrelid = i.indrelid and a.attnum = any(i.indkey) "
+            "where i.indrelid = to_regclass(format('%I.%I', $1::text, $2::text)) "
+            "and i.indisprimary",
+            schema,
+            table,
+        )
+        names = frozenset(r["attname"] for r in rows)
+        self._pkeys[(schema, table)] = (time.monotonic(), names)
+        return names
 
     async def _uses_rls(self, schema: str, table: str) -> bool:
         cached = self._rls.get((schema, table))

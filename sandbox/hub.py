@@ -230,6 +230,7 @@ class Hub:
             hits = await self.visibility.filter(change, hits)
             if not hits:
                 return 0
+            change = await self.visibility.trim_delete(change)
         data = pg_data(change)
         n = 0
         for ch, ids in hits.items():

@@ -56,3 +56,35 @@ begin
   end if;
 end
 $$;
+
+-- Helpers for the seed files that follow, which are applied on every start and so must be
+-- idempotent. They live in a schema PostgREST does not expose.
+create schema if not exists seed;
+grant usage on schema seed to anon, authenticated, service_role;
+
+-- Add tables to the supabase_realtime publication, skipping those already in it (ALTER
+-- PUBLICATION ... ADD TABLE fails on a table that is already published).
+create or replace function seed.publish(p_schema text, p_tables text[]) returns void
+language plpgsql as $$
+declare
+  t text;
+begin
+  foreach t in array p_tables loop
+    if not exists (select from pg_publication_tables
+                   where pubname = 'supabase_realtime' and schemaname = p_schema
+                     and tablename = t) then
+      execute format('alter publication supabase_realtime add table %I.%I', p_schema, t);
+    end if;
+  end loop;
+end
+$$;
+
+-- BEFORE UPDATE trigger function: stamps updated_at, so clients can order and dedupe changes.
+-- Trigger functions run as the caller, hence the grants above.
+create or replace function seed.touch_updated_at() returns trigger
+language plpgsql as $$
+begin
+  new.updated_at := now();
+  return new;
+end
+$$;

@@ -48,16 +48,9 @@ alter table concierge.presence enable row level security;
 grant select, insert, update, delete on concierge.presence to authenticated;
 grant all on concierge.presence to service_role;
 
-create or replace function concierge.touch_updated_at() returns trigger
-language plpgsql as $$
-begin
-  new.updated_at := now();
-  return new;
-end
-$$;
 create or replace trigger presence_touch_updated_at
   before update on concierge.presence
-  for each row execute function concierge.touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 
 -- Traveler-owned rows: a traveler sees and writes only rows where traveler_id = auth.uid().
 -- service_role has BYPASSRLS, as on Supabase.
@@ -161,17 +154,5 @@ revoke all on function "group".recompute_live_slots(text, text, text) from publi
 grant execute on function "group".recompute_live_slots(text, text, text)
   to authenticated, service_role;
 
-do $$
-begin
-  if not exists (select from pg_publication_tables
-                 where pubname = 'supabase_realtime' and schemaname = 'group'
-                   and tablename = 'live_slots') then
-    alter publication supabase_realtime add table "group".live_slots;
-  end if;
-  if not exists (select from pg_publication_tables
-                 where pubname = 'supabase_realtime' and schemaname = 'concierge'
-                   and tablename = 'presence') then
-    alter publication supabase_realtime add table concierge.presence;
-  end if;
-end
-$$;
+select seed.publish('group', array['live_slots']);
+select seed.publish('concierge', array['presence']);

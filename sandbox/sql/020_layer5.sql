@@ -119,23 +119,16 @@ grant all on public.workspaces, public.productions, public.project_tasks, public
   public.financial_transactions, public.notifications, public.user_presence
   to anon, authenticated, service_role;
 
-create or replace function public.layer5_touch_updated_at() returns trigger
-language plpgsql as $$
-begin
-  new.updated_at := now();
-  return new;
-end
-$$;
 create or replace trigger workspaces_touch_updated_at before update on public.workspaces
-  for each row execute function public.layer5_touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 create or replace trigger productions_touch_updated_at before update on public.productions
-  for each row execute function public.layer5_touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 create or replace trigger project_tasks_touch_updated_at before update on public.project_tasks
-  for each row execute function public.layer5_touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 create or replace trigger budgets_touch_updated_at before update on public.budgets
-  for each row execute function public.layer5_touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 create or replace trigger user_presence_touch_updated_at before update on public.user_presence
-  for each row execute function public.layer5_touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 
 -- Per-user rows. service_role bypasses RLS, as on Supabase; anon sees nothing.
 alter table public.notifications enable row level security;
@@ -165,18 +158,5 @@ create policy "users update own presence" on public.user_presence
   for update to authenticated
   using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));
 
-do $$
-declare
-  t text;
-begin
-  foreach t in array array['workspaces', 'productions', 'project_tasks', 'budgets',
-                           'financial_transactions', 'notifications', 'user_presence']
-  loop
-    if not exists (select from pg_publication_tables
-                   where pubname = 'supabase_realtime' and schemaname = 'public'
-                     and tablename = t) then
-      execute format('alter publication supabase_realtime add table public.%I', t);
-    end if;
-  end loop;
-end
-$$;
+select seed.publish('public', array['workspaces', 'productions', 'project_tasks', 'budgets',
+                                     'financial_transactions', 'notifications', 'user_presence']);

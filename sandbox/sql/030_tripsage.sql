@@ -132,12 +132,4 @@ create policy "rtm_session_topic_write" on realtime.messages
     and realtime.messages.extension in ('broadcast', 'presence')
   );
 
-do $$
-begin
-  if not exists (select from pg_publication_tables
-                 where pubname = 'supabase_realtime' and schemaname = 'public'
-                   and tablename = 'chat_sessions') then
-    alter publication supabase_realtime add table public.chat_sessions;
-  end if;
-end
-$$;
+select seed.publish('public', array['chat_sessions']);

@@ -88,19 +88,12 @@ alter table homeser.notifications replica identity default;
 grant all on all tables in schema homeser to anon, authenticated, service_role;
 grant usage, select on all sequences in schema homeser to anon, authenticated, service_role;
 
-create or replace function homeser.touch_updated_at() returns trigger
-language plpgsql as $$
-begin
-  new.updated_at := now();
-  return new;
-end
-$$;
 create or replace trigger services_touch_updated_at before update on homeser.services
-  for each row execute function homeser.touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 create or replace trigger availability_touch_updated_at before update on homeser.availability
-  for each row execute function homeser.touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 create or replace trigger bookings_touch_updated_at before update on homeser.bookings
-  for each row execute function homeser.touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 
 alter table homeser.services enable row level security;
 alter table homeser.availability enable row level security;
@@ -148,17 +141,4 @@ drop policy if exists "users delete own notifications" on homeser.notifications;
 create policy "users delete own notifications" on homeser.notifications
   for delete to authenticated using (user_id = (select auth.uid()));
 
-do $$
-declare
-  t text;
-begin
-  foreach t in array array['services', 'availability', 'bookings', 'notifications']
-  loop
-    if not exists (select from pg_publication_tables
-                   where pubname = 'supabase_realtime' and schemaname = 'homeser'
-                     and tablename = t) then
-      execute format('alter publication supabase_realtime add table homeser.%I', t);
-    end if;
-  end loop;
-end
-$$;
+select seed.publish('homeser', array['services', 'availability', 'bookings', 'notifications']);

@@ -45,29 +45,9 @@ create index if not exists trips_organiser_id_idx on public.trips (organiser_id)
 
 grant all on public.clients, public.trips to anon, authenticated, service_role;
 
-create or replace function public.organiser_touch_updated_at() returns trigger
-language plpgsql as $$
-begin
-  new.updated_at := now();
-  return new;
-end
-$$;
 create or replace trigger clients_touch_updated_at before update on public.clients
-  for each row execute function public.organiser_touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 create or replace trigger trips_touch_updated_at before update on public.trips
-  for each row execute function public.organiser_touch_updated_at();
+  for each row execute function seed.touch_updated_at();
 
-do $$
-declare
-  t text;
-begin
-  foreach t in array array['clients', 'trips']
-  loop
-    if not exists (select from pg_publication_tables
-                   where pubname = 'supabase_realtime' and schemaname = 'public'
-                     and tablename = t) then
-      execute format('alter publication supabase_realtime add table public.%I', t);
-    end if;
-  end loop;
-end
-$$;
+select seed.publish('public', array['clients', 'trips']);

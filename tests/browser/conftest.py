@@ -2,106 +2,31 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from dashboard_process import CHROMIUM, CHROMIUM_FLAGS, DashboardServer, watch_toml  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Dashboard(DashboardServer):
+    """The dashboard the browser tests drive: default settings but a 4 s stale limit, and Panel's
+    session REST endpoint on, so tests can count live sessions."""
 
-
-def watch_toml(sb, path: Path) -> Path:
-    path.write_text(f"""
-[connection]
-url = "{sb.url}"
-key = "{sb.anon_key}"
-
-[[channels]]
-topic = "demo"
-[[channels]]
-topic = "demo-presence"
-presence = true
-presence_key = "realtime-monitor"
-[[channels]]
-topic = "demo-rows"
-[[channels.postgres_changes]]
-table = "demo_items"
-[[channels]]
-topic = "group-live-slots"
-[[channels.postgres_changes]]
-schema = "group"
-table = "live_slots"
-
-[probes.database]
-db_url = "{sb.db_url}"
-
-[dashboard]
-stale_after_s = 4
-""")
-    return path
-
-
-class Dashboard:
     def __init__(self, sandbox, tmp: Path) -> None:
         self.sandbox = sandbox
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        config = watch_toml(sandbox, tmp / "watch.toml")
-        self.log_path = tmp / "panel.log"
-        self.log = open(self.log_path, "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dashboards",
-                "serve",
-                "--port",
-                str(self.port),
-                "--config",
-                str(config),
-                "--",
-                "--rest-session-info",
-                "--session-history",
-                "-1",
-            ],
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        super().__init__(
+            watch_toml(sandbox, tmp / "watch.toml", dashboard={"stale_after_s": 4}),
+            tmp / "panel.log",
+            panel_args=("--rest-session-info", "--session-history", "-1"),
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(self.base + "/liveness", timeout=2):
-                    break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "panel serve did not start:\n" + self.log_path.read_text()
-                    ) from None
-                time.sleep(0.3)
         # the first session triggers nothing: ingest was started by --setup; wait for data
         time.sleep(1.0)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +45,6 @@ def browser():
 
 @pytest.fixture(scope="module")
 def demo_sandbox(tmp_path_factory):
-    sys.path.insert(0, str(ROOT / "tests"))
     from sandbox_process import start_sandbox
 
     sb = start_sandbox(tmp_path_factory.mktemp("dash-sb") / "data", "--demo")

@@ -119,6 +119,38 @@ def test_inspector_sends_a_test_broadcast_that_comes_back(dashboard, open_page):
     assert "from-the-browser" in page.locator("[data-testid=broadcast-sent]").inner_text()
 
 
+def dom_after_gc(cdp) -> tuple[int, int]:
+    """(DOM nodes, event listeners) the page holds after a full garbage collection."""
+    cdp.send("HeapProfiler.collectGarbage")
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return int(metrics["Nodes"]), int(metrics["JSEventListeners"])
+
+
+def test_inspector_holds_no_more_dom_as_the_log_refreshes(dashboard, open_page):
+    """The log re-renders every second; a paginated Tabulator leaked its page buttons on each
+    re-render (about 10 nodes and 5 listeners a second), which a wall left up for weeks would
+    not survive."""
+    p = open_page(dashboard.base + "/app?page=inspector")
+    page = p.page
+    status = page.locator("[data-testid=inspector-status]")
+    status.wait_for(timeout=20_000)
+    deadline = time.monotonic() + 30
+    while "page 1 of" not in status.inner_text():  # several pages, as a real log has
+        assert time.monotonic() < deadline, status.inner_text()
+        time.sleep(0.5)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    time.sleep(3)
+    nodes0, listeners0 = dom_after_gc(cdp)
+    seq0 = visible_rows(page, "seq")[0]
+    time.sleep(15)
+    nodes1, listeners1 = dom_after_gc(cdp)
+    assert visible_rows(page, "seq")[0] != seq0, "the log did not refresh"
+    assert listeners1 - listeners0 < 15, (listeners0, listeners1)
+    assert nodes1 - nodes0 < 40, (nodes0, nodes1)
+    assert p.errors == []
+
+
 def test_session_close_frees_the_session(dashboard, open_page):
     import json
     import urllib.request

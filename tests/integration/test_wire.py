@@ -476,6 +476,55 @@ async def test_realtime_send_from_sql_reaches_private_subscribers_with_meta_id(s
     await w.close()
 
 
+async def test_delete_on_an_rls_table_carries_only_the_primary_key(sandbox, sql, mint):
+    """Supabase cannot check RLS for a row that is gone, so it sends a DELETE to every matching
+    subscriber but cuts `old_record` to the primary key, even under REPLICA IDENTITY FULL.
+    Without RLS the whole old row goes out."""
+    owner = "3f1b2c4d-0000-4000-8000-0000000000d1"
+    sql(
+        f"""
+        drop table if exists public.wire_secrets, public.wire_open;
+        create table public.wire_secrets (id int primary key, owner uuid, secret text);
+        alter table public.wire_secrets replica identity full;
+        alter table public.wire_secrets enable row level security;
+        create policy own on public.wire_secrets for select to authenticated
+          using (owner = (select auth.uid()));
+        grant select on public.wire_secrets to authenticated;
+        create table public.wire_open (id int primary key, secret text);
+        alter table public.wire_open replica identity full;
+        select seed.publish('public', array['wire_secrets', 'wire_open']);
+        insert into public.wire_secrets values (1, '{owner}', 'mine'), (2, null, 'theirs');
+        insert into public.wire_open values (1, 'open');
+        """
+    )
+    bindings = [
+        {"event": "DELETE", "schema": "public", "table": "wire_secrets"},
+        {"event": "DELETE", "schema": "public", "table": "wire_open"},
+    ]
+    sockets = []
+    try:
+        for token in (mint("authenticated", sub=owner), sandbox.service_role_key):
+            w = await Wire.open(sandbox.url, sandbox.anon_key)
+            sockets.append(w)
+            _, reply = await w.join(
+                "wire-deletes", {"postgres_changes": bindings}, access_token=token
+            )
+            assert reply["payload"]["status"] == "ok", reply
+            assert (await w.recv_event("system"))["payload"]["status"] == "ok"
+        sql("delete from public.wire_secrets where id = 2")
+        sql("delete from public.wire_open where id = 1")
+        for w in sockets:
+            first = (await w.recv_event("postgres_changes"))["payload"]["data"]
+            assert (first["table"], first["type"]) == ("wire_secrets", "DELETE")
+            assert first["old_record"] == {"id": 2}, "another user's secret must not leak"
+            second = (await w.recv_event("postgres_changes"))["payload"]["data"]
+            assert second["table"] == "wire_open"
+            assert second["old_record"] == {"id": 1, "secret": "open"}
+    finally:
+        for w in sockets:
+            await w.close()
+
+
 async def test_drain_hook_sends_system_and_closes_1012(sandbox):
     w = await Wire.open(sandbox.url, sandbox.anon_key)
     await w.join("wire-drain")
