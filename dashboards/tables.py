@@ -4,8 +4,9 @@ Tabulator 6.4 (bundled with Panel 1.9) leaks on every data refresh of a paginate
 redraw builds new numbered page buttons (and page counters), and each registers a callback with
 Tabulator's localisation module that keeps the button alive forever. Refreshed once a second,
 the inspector page gained ~10 DOM nodes a second, without end (`benchmarks/dashboard_memory.py`).
-The First/Prev/Next/Last buttons are built once, so these tables use only those, and the pages
-say which page is shown in their own status line instead of Tabulator's counter.
+The First/Prev/Next/Last buttons are built once, so these tables use only those; the counter
+leaks the same way, so the Inspector says which page is shown in its own status line
+(`page_note`).
 """
 
 from __future__ import annotations
