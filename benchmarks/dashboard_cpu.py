@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from dashboard_harness import (  # noqa: E402
     open_page,
     renice,
     rss_mb,
+    run_benchmark,
     run_delay_seconds,
     threads,
     tree,
@@ -377,12 +377,7 @@ def main() -> None:
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
     args.steps = [int(x) for x in args.steps.split(",")]
-    started = time.monotonic()
-    res = asyncio.run(measure(args))
-    report(res)
-    print(f"runtime {time.monotonic() - started:.0f} s")
-    if args.json_out:
-        args.json_out.write_text(json.dumps(res, indent=1))
+    run_benchmark(args, measure, report)
 
 
 if __name__ == "__main__":

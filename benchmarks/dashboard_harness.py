@@ -47,6 +47,17 @@ def pct(values: list[float] | np.ndarray, qs: tuple[int, ...] = (50, 95)) -> dic
     return out
 
 
+def run_benchmark(args, measure, report) -> None:
+    """`measure(args)` (a coroutine function), then `report` its result, say how long it all
+    took, and write the result as JSON to `args.json_out` if given."""
+    started = time.monotonic()
+    res = asyncio.run(measure(args))
+    report(res)
+    print(f"runtime {time.monotonic() - started:.0f} s")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(res, indent=1))
+
+
 # --- /proc ------------------------------------------------------------------------------------
 
 

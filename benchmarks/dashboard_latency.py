@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from dashboard_harness import (  # noqa: E402
     launch_chromium,
     open_page,
     pct,
+    run_benchmark,
     watch_toml,
 )
 from sandbox_process import start_sandbox  # noqa: E402
@@ -367,12 +367,7 @@ def main() -> None:
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--verbose", action="store_true", help="print every change")
     args = ap.parse_args()
-    started = time.monotonic()
-    res = asyncio.run(measure(args))
-    report(res)
-    print(f"runtime {time.monotonic() - started:.0f} s")
-    if args.json_out:
-        args.json_out.write_text(json.dumps(res, indent=1))
+    run_benchmark(args, measure, report)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from dashboard_harness import (  # noqa: E402
     launch_chromium,
     open_page,
     rss_mb,
+    run_benchmark,
     watch_toml,
 )
 from sandbox_process import start_sandbox  # noqa: E402
@@ -211,12 +211,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0, help="extra broadcasts/s")
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
-    started = time.monotonic()
-    res = asyncio.run(measure(args))
-    report(res)
-    print(f"runtime {time.monotonic() - started:.0f} s")
-    if args.json_out:
-        args.json_out.write_text(json.dumps(res, indent=1))
+    run_benchmark(args, measure, report)
 
 
 if __name__ == "__main__":
