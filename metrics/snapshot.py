@@ -119,6 +119,12 @@ def frame(columns: dict[str, Any], schema: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out, copy=False)
 
 
+def rows_frame(rows: Sequence[tuple], schema: dict[str, str]) -> pd.DataFrame:
+    """`frame` from row tuples whose fields are in `schema`'s column order."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return frame({name: list(col) for name, col in zip(schema, columns, strict=True)}, schema)
+
+
 @dataclass(slots=True)
 class CurrentStatus:
     """The socket's status now, the reason it gave, and since when (None before any status)."""

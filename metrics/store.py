@@ -41,6 +41,7 @@ from metrics.snapshot import (
     Snapshot,
     frame,
     opt_floats,
+    rows_frame,
 )
 from metrics.stats import (
     LATENCY_SOURCES,
@@ -543,17 +544,7 @@ class Store(param.Parameterized):
 
     @staticmethod
     def _subscriptions_frame(channels: list[tuple]) -> pd.DataFrame:
-        return frame(
-            {
-                "channel": [c[0] for c in channels],
-                "state": [c[1] for c in channels],
-                "since": [c[2] for c in channels],
-                "error": [c[3] for c in channels],
-                "last_error": [c[4] for c in channels],
-                "last_error_at": opt_floats([c[5] for c in channels]),
-            },
-            EMPTY_COLUMNS["subscriptions"],
-        )
+        return rows_frame(channels, EMPTY_COLUMNS["subscriptions"])
 
     @staticmethod
     def _subscription_counts(channels: list[tuple]) -> dict[str, int]:
@@ -597,17 +588,7 @@ class Store(param.Parameterized):
 
     @staticmethod
     def _roster_frame(rows: list[tuple]) -> pd.DataFrame:
-        return frame(
-            {
-                "channel": [r[0] for r in rows],
-                "key": [r[1] for r in rows],
-                "metas": [r[2] for r in rows],
-                "meta": [r[3] for r in rows],
-                "joined_at": [r[4] for r in rows],
-                "updated_at": [r[5] for r in rows],
-            },
-            EMPTY_COLUMNS["roster"],
-        )
+        return rows_frame(rows, EMPTY_COLUMNS["roster"])
 
     @staticmethod
     def _totals(raw: dict[str, Any]) -> dict[str, Any]:
