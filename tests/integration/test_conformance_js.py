@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import tempfile
-import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import jwt as pyjwt
 import pytest
+from node_process import run_node_script
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 VSNS = ["2.0.0", "1.0.0"]
 COMMIT_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -41,38 +37,20 @@ def run_scenario(
 ) -> dict[str, Any]:
     """Run `node scenarios.mjs <scenario> <config>`; call `on_subscribed` at its SUBSCRIBED line."""
     cfg = {"url": sandbox.url, "key": sandbox.anon_key, "vsn": vsn, **config}
-    result = None
     acted = False
-    # stderr goes to a file so a chatty client can never block on a full pipe
-    with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(
-            [node, "scenarios.mjs", scenario, json.dumps(cfg)],
-            cwd=JS_DIR,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-        watchdog = threading.Timer(timeout, proc.kill)  # the script has its own 10 s deadline
-        watchdog.start()
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                line = line.rstrip("\n")
-                if line == "SUBSCRIBED" and on_subscribed is not None and not acted:
-                    acted = True
-                    on_subscribed()
-                elif line.startswith("RESULT "):
-                    result = json.loads(line[len("RESULT ") :])
-            rc = proc.wait()
-        finally:
-            watchdog.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err.seek(0)
-        stderr = err.read()
-    assert rc == 0 and result is not None, (
-        f"scenario {scenario} (vsn {vsn}) exited {rc}:\n{stderr[-4000:]}"
+
+    def on_line(line: str, _stdin) -> None:
+        nonlocal acted
+        if line == "SUBSCRIBED" and on_subscribed is not None and not acted:
+            acted = True
+            on_subscribed()
+
+    result = run_node_script(
+        node,
+        ["scenarios.mjs", scenario, json.dumps(cfg)],
+        on_line=on_line,
+        timeout=timeout,
+        label=f"scenario {scenario} (vsn {vsn})",
     )
     if on_subscribed is not None:
         assert acted, "the scenario never printed SUBSCRIBED"

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psycopg2
 import pytest
+from node_process import run_node_script
 from realtime import AsyncRealtimeClient
 from wire import Wire
 
@@ -26,7 +24,6 @@ from sandbox.scenarios.ecotrips import roster
 
 FUNCTION = "/functions/v1/live-slots-update"
 COUNTERS = ("presence_opt_in", "presence_visible", "presence_online")
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 PC_CONFIG = {
     "broadcast": {"ack": False, "self": False},
     "presence": {"key": "", "enabled": False},
@@ -535,21 +532,14 @@ async def test_seed_snippet_under_supabase_js(node, sandbox, sql, as_user):
     )
     assert changed == 1
     cfg = {"url": sandbox.url, "key": sandbox.anon_key, "itineraryId": itn}
-    with tempfile.TemporaryFile("w+") as err:
-        proc = await asyncio.to_thread(
-            subprocess.run,
-            [node, "--input-type=module", "-e", SEED_SNIPPET, json.dumps(cfg)],
-            cwd=JS_DIR,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            timeout=30,
-        )
-        err.seek(0)
-        stderr = err.read()
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, stderr[-3000:]
-    result = json.loads(lines[0][len("RESULT ") :])
+    result = await asyncio.to_thread(
+        run_node_script,
+        node,
+        ["--input-type=module", "-e", SEED_SNIPPET, json.dumps(cfg)],
+        on_line=lambda line, stdin: None,
+        timeout=30,
+        label="the seed's live-slots snippet",
+    )
     assert result["error"] is None
     expected = direct_count(sql, itn)
     assert expected == {"presence_opt_in": 2, "presence_visible": 2, "presence_online": 1}

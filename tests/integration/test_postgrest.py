@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import tempfile
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
+from node_process import run_node_script
 from postgrest.exceptions import APIError
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from supabase import acreate_client, create_client
 
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 ERROR_KEYS = {"code", "details", "hint", "message"}
 
 
@@ -590,20 +587,13 @@ def test_supabase_js_postgrest_flows(node, sandbox, schema, users):
         "fn": schema["add"],
         "itinerary": schema["itinerary"],
     }
-    with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.run(
-            [node, "postgrest.mjs", json.dumps(cfg)],
-            cwd=JS_DIR,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            timeout=30,
-        )
-        err.seek(0)
-        stderr = err.read()
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"postgrest.mjs exited {proc.returncode}:\n{stderr}"
-    r = json.loads(lines[-1][len("RESULT ") :])
+    r = run_node_script(
+        node,
+        ["postgrest.mjs", json.dumps(cfg)],
+        on_line=lambda line, stdin: None,
+        timeout=30,
+        label="postgrest.mjs",
+    )
     t = schema["table"]
 
     assert r["insert"]["status"] == 201 and r["insert"]["error"] is None

@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tomllib
 import uuid
@@ -31,6 +30,7 @@ import aiohttp
 import jwt as pyjwt
 import psycopg2
 import pytest
+from node_process import run_node_script
 from wire import Wire
 
 from feeds.config import load_config
@@ -38,7 +38,6 @@ from sandbox.filters import parse_filter
 from sandbox.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
-JS_DIR = ROOT / "tests" / "js"
 PROFILES = ROOT / "profiles"
 REST_AVAILABLE = (ROOT / "sandbox" / "rest" / "__init__.py").exists()
 needs_rest = pytest.mark.skipif(
@@ -74,39 +73,22 @@ def run_flow(
     """Run `node <script> <flow> <cfg>`; act at each STEP line; return the RESULT object."""
     steps = steps or {}
     done: list[str] = []
-    result = None
-    with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(
-            [node, script, flow, json.dumps(cfg)],
-            cwd=JS_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-        watchdog = threading.Timer(timeout, proc.kill)  # the script has its own deadline
-        watchdog.start()
-        try:
-            assert proc.stdout is not None and proc.stdin is not None
-            for line in proc.stdout:
-                line = line.rstrip("\n")
-                if line.startswith("STEP "):
-                    name = line[len("STEP ") :]
-                    steps[name]()
-                    done.append(name)
-                    proc.stdin.write("done\n")
-                    proc.stdin.flush()
-                elif line.startswith("RESULT "):
-                    result = json.loads(line[len("RESULT ") :])
-            rc = proc.wait()
-        finally:
-            watchdog.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err.seek(0)
-        stderr = err.read()
-    assert rc == 0 and result is not None, f"{script} {flow} exited {rc}:\n{stderr[-4000:]}"
+
+    def on_line(line: str, stdin) -> None:
+        if line.startswith("STEP "):
+            name = line[len("STEP ") :]
+            steps[name]()
+            done.append(name)
+            stdin.write("done\n")
+            stdin.flush()
+
+    result = run_node_script(
+        node,
+        [script, flow, json.dumps(cfg)],
+        on_line=on_line,
+        timeout=timeout,
+        label=f"{script} {flow}",
+    )
     assert sorted(done) == sorted(steps), f"steps run {done}, expected {sorted(steps)}"
     return result
 
