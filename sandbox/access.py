@@ -25,12 +25,9 @@ import orjson
 from .auth import Claims
 from .channels import Channel, Policies
 from .pgoutput import Change
+from .rest.sql import ident
 
 CACHE_SECONDS = 5.0
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 async def _as_role(conn: asyncpg.Connection, claims: Claims, topic: str | None = None) -> None:
@@ -46,7 +43,7 @@ async def _as_role(conn: asyncpg.Connection, claims: Claims, topic: str | None =
         role,
         topic or "",
     )
-    await conn.execute(f"set local role {_ident(role)}")
+    await conn.execute(f"set local role {ident(role)}")
 
 
 class Authorizer:
@@ -136,57 +133,44 @@ class Catalog:
 class Visibility:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._rls: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._pkeys: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+        self._tables: dict[tuple[str, str], tuple[float, bool, frozenset[str]]] = {}
 
     async def trim_delete(self, change: Change) -> Change:
         """`change` as subscribers may see it: a DELETE on a table with RLS keeps only its primary
         key columns in `old_record`, whoever subscribed."""
         if change.type != "DELETE" or not change.old_record:
             return change
-        if not await self._uses_rls(change.schema, change.table):
+        # the catalog's primary key, not change.key_names: under REPLICA IDENTITY FULL pgoutput
+        # flags every column as key
+        rls, pkey = await self._table(change.schema, change.table)
+        if not rls:
             return change
-        # not change.key_names: under REPLICA IDENTITY FULL pgoutput flags every column as key
-        pkey = await self._primary_key(change.schema, change.table)
         old = {k: v for k, v in change.old_record.items() if k in pkey}
         return replace(change, old_record=old)
 
-    async def _primary_key(self, schema: str, table: str) -> frozenset[str]:
-        cached = self._pkeys.get((schema, table))
+    async def _table(self, schema: str, table: str) -> tuple[bool, frozenset[str]]:
+        """Whether the table has RLS enabled, and its primary key columns (cached briefly)."""
+        cached = self._tables.get((schema, table))
         if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        rows = await self.pool.fetch(
-            "select a.attname from pg_index i join pg_attribute a "
-            "on a.attrelid = i.indrelid and a.attnum = any(i.indkey) "
-            "where i.indrelid = to_regclass(format('%I.%I', $1::text, $2::text)) "
-            "and i.indisprimary",
+            return cached[1], cached[2]
+        row = await self.pool.fetchrow(
+            "select c.relrowsecurity as rls, array(select a.attname::text from pg_index i "
+            "join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey) "
+            "where i.indrelid = c.oid and i.indisprimary) as pkey "
+            "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = $1 and c.relname = $2",
             schema,
             table,
         )
-        names = frozenset(r["attname"] for r in rows)
-        self._pkeys[(schema, table)] = (time.monotonic(), names)
-        return names
-
-    async def _uses_rls(self, schema: str, table: str) -> bool:
-        cached = self._rls.get((schema, table))
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        enabled = bool(
-            await self.pool.fetchval(
-                "select c.relrowsecurity from pg_class c "
-                "join pg_namespace n on n.oid = c.relnamespace "
-                "where n.nspname = $1 and c.relname = $2",
-                schema,
-                table,
-            )
-        )
-        self._rls[(schema, table)] = (time.monotonic(), enabled)
-        return enabled
+        rls = bool(row and row["rls"])
+        pkey = frozenset(row["pkey"]) if row else frozenset()
+        self._tables[(schema, table)] = (time.monotonic(), rls, pkey)
+        return rls, pkey
 
     async def filter(
         self, change: Change, hits: dict[Channel, list[int]]
     ) -> dict[Channel, list[int]]:
-        if change.type == "DELETE" or not await self._uses_rls(change.schema, change.table):
+        if change.type == "DELETE" or not (await self._table(change.schema, change.table))[0]:
             return hits
         keys = list(change.key_names)
         record = change.record or {}
@@ -210,9 +194,9 @@ class Visibility:
     async def _row_visible(
         self, change: Change, keys: list[str], record: dict[str, Any], claims: Claims
     ) -> bool:
-        where = " and ".join(f"{_ident(k)}::text = ${i + 1}" for i, k in enumerate(keys))
+        where = " and ".join(f"{ident(k)}::text = ${i + 1}" for i, k in enumerate(keys))
         sql = (
-            f"select exists(select 1 from {_ident(change.schema)}.{_ident(change.table)} "
+            f"select exists(select 1 from {ident(change.schema)}.{ident(change.table)} "
             f"where {where})"
         )
         args = [_as_text(record[k]) for k in keys]

@@ -7,9 +7,11 @@ time it becomes an HTTP 401, at join time a `phx_reply` error with a code prefix
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -107,3 +109,16 @@ def connect_error(err: TokenError) -> str:
     if err.message.startswith("Token has expired"):
         return "Token has expired"
     return err.message
+
+
+def load_secret(data_dir: Path) -> str:
+    """The data directory's JWT secret, kept in `sandbox.json` (created, private, if missing), so
+    tokens minted for a data directory stay valid across restarts."""
+    path = data_dir / "sandbox.json"
+    if path.exists():
+        return str(json.loads(path.read_text())["jwt_secret"])
+    secret = new_secret()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"jwt_secret": secret}))
+    path.chmod(0o600)
+    return secret

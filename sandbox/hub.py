@@ -20,7 +20,7 @@ from .pgoutput import Change, format_commit_timestamp
 from .presence import PresenceTopic
 
 if TYPE_CHECKING:
-    from .rls import Visibility
+    from .access import Visibility
 
 log = logging.getLogger("sandbox.hub")
 
@@ -173,7 +173,7 @@ class Hub:
         if topic is None:
             return
         diff = topic.untrack(ch)
-        if not len(topic):
+        if not topic.metas:
             del self.presence[ch.key]
         if diff is not None:
             self._send_diff(ch.key, diff)
@@ -232,32 +232,43 @@ class Hub:
                 return 0
             change = await self.visibility.trim_delete(change)
         data = pg_data(change)
+        # the frame names no join_ref, so channels of one topic, vsn and ids share its bytes
+        frames: dict[tuple[int, str, tuple[int, ...]], bytes] = {}
         n = 0
         for ch, ids in hits.items():
-            ids_json = orjson.dumps(ids)
-            if ch.conn.vsn == 1:
-                text = (
-                    b'{"topic":'
-                    + orjson.dumps(ch.topic)
-                    + b',"event":"postgres_changes","payload":{"ids":'
-                    + ids_json
-                    + b',"data":'
-                    + data
-                    + b'},"ref":null}'
+            key = (ch.conn.vsn, ch.topic, tuple(ids))
+            frame = frames.get(key)
+            if frame is None:
+                frame = frames[key] = s.ws_frame(
+                    pg_text(ch.conn.vsn, ch.topic, ids, data), s.OP_TEXT
                 )
-            else:
-                text = (
-                    b"[null,null,"
-                    + orjson.dumps(ch.topic)
-                    + b',"postgres_changes",{"ids":'
-                    + ids_json
-                    + b',"data":'
-                    + data
-                    + b"}]"
-                )
-            n += ch.conn.write(s.ws_frame(text, s.OP_TEXT))
+            n += ch.conn.write(frame)
         self.stats.db_messages_delivered += n
         return n
+
+
+def pg_text(vsn: int, topic: str, ids: list[int], data: bytes) -> bytes:
+    """One postgres_changes message around the encoded `data`, in the channel's wire format."""
+    ids_json = orjson.dumps(ids)
+    if vsn == 1:
+        return (
+            b'{"topic":'
+            + orjson.dumps(topic)
+            + b',"event":"postgres_changes","payload":{"ids":'
+            + ids_json
+            + b',"data":'
+            + data
+            + b'},"ref":null}'
+        )
+    return (
+        b"[null,null,"
+        + orjson.dumps(topic)
+        + b',"postgres_changes",{"ids":'
+        + ids_json
+        + b',"data":'
+        + data
+        + b"}]"
+    )
 
 
 def pg_data(change: Change) -> bytes:

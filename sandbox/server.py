@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -73,16 +72,7 @@ class Sandbox:
     # --- start / stop -------------------------------------------------------------------------
 
     def _load_secret(self) -> str:
-        if self.config.jwt_secret:
-            return self.config.jwt_secret
-        path = self.data_dir / "sandbox.json"
-        if path.exists():
-            return json.loads(path.read_text())["jwt_secret"]
-        secret = auth.new_secret()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"jwt_secret": secret}))
-        path.chmod(0o600)
-        return secret
+        return self.config.jwt_secret or auth.load_secret(self.data_dir)
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,6 @@ carry it; RLS policies see `--sub` through `auth.uid()`. `--role service_role` n
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -31,18 +30,6 @@ def ttl_seconds(text: str) -> int:
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 3600, 90m, 12h or 7d")
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-
-
-def load_secret(data_dir: Path) -> str:
-    """The data directory's secret, created the way the server creates it if there is none."""
-    path = data_dir / "sandbox.json"
-    if path.exists():
-        return str(json.loads(path.read_text())["jwt_secret"])
-    secret = auth.new_secret()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"jwt_secret": secret}))
-    path.chmod(0o600)
-    return secret
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from .database import default_data_dir
 
-        secret = load_secret(args.data_dir or default_data_dir())
+        secret = auth.load_secret(args.data_dir or default_data_dir())
     claims: dict[str, str] = {}
     if args.sub:
         claims["sub"] = args.sub
