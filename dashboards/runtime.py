@@ -79,7 +79,8 @@ class Runtime:
             stale = self._snapshot_pulse.connection_changes < covering.connection_changes
         if stale:
             self._snapshot_pulse = self.store.pulse()
-            self._snapshot = self.store.snapshot()
+            # pages read the log and the replica from the store itself, not from the snapshot
+            self._snapshot = self.store.snapshot(detail=False)
             self._snapshot_at = now
         return self._snapshot
 

@@ -247,15 +247,21 @@ class Store(param.Parameterized):
 
     # ---- snapshot ----------------------------------------------------------------------------
 
-    def snapshot(self, now: float | None = None, window_s: float | None = None) -> Snapshot:
-        """Frames and aggregates for [now - effective window, now]; build once per UI tick."""
+    def snapshot(
+        self, now: float | None = None, window_s: float | None = None, detail: bool = True
+    ) -> Snapshot:
+        """Frames and aggregates for [now - effective window, now]; build once per UI tick.
+
+        `detail=False` leaves out the per-event and per-row frames (`events`, `replica`,
+        `replica_history`, empty in the result): the largest copies made under the lock, which
+        views that read the log (`events_since`) and the replica directly do not need."""
         now = float(self.clock() if now is None else now)
         window = float(self.window_s if window_s is None else window_s)
         with self._lock:
-            raw = self._collect(now, window)
+            raw = self._collect(now, window, detail)
         return self._assemble(raw, now, window)
 
-    def _collect(self, now: float, window: float) -> dict[str, Any]:
+    def _collect(self, now: float, window: float, detail: bool = True) -> dict[str, Any]:
         """Copy what the snapshot needs out of the buffers; runs under the lock, keep it lean."""
         buf, conn, buckets = self._buf, self._conn, self._buf.buckets
         buckets.advance(now)
@@ -273,7 +279,7 @@ class Store(param.Parameterized):
             "first_sec": first_sec,
             "last_sec": last_sec,
             "seq": buf.seq,
-            "ring": list(buf.ring),
+            "ring": list(buf.ring) if detail else [],
             "messages": buckets.messages(first_sec, last_sec),
             "latency_rows": buckets.latency(first_sec, last_sec),
             "members": buckets.members(first_sec, last_sec),
@@ -307,9 +313,9 @@ class Store(param.Parameterized):
                     row.commit_ts,
                     row.received_at,
                 )
-                for row in replica.rows()
+                for row in (replica.rows() if detail else ())
             ],
-            "replica_history": replica.history_since(now - eff),
+            "replica_history": replica.history_since(now - eff) if detail else [],
             "replica_stats": replica.stats(),
             "roster_rows": [
                 (ch, m.key, len(m.metas), m.summary, m.joined_at, m.updated_at)

@@ -354,6 +354,22 @@ def test_replica_and_presence_flow_through_ingest():
     assert snap.totals["presence"] == {"lobby": 1}
 
 
+def test_snapshot_without_detail_leaves_out_only_the_per_row_frames():
+    store = Store()
+    rec = {"itinerary_id": "it", "group_id": 3, "presence_online": 5, "updated_at": 50.0}
+    store.ingest(pg(100.0, 20.0, "live_slots", rec))
+    store.ingest(bcast(100.5))
+    store.ingest(presence_diff(101.0, {"a": {"metas": [{"phx_ref": "1"}]}}))
+    full, lean = store.snapshot(now=102.0), store.snapshot(now=102.0, detail=False)
+    assert len(full.events) == 3 and len(full.replica) == 1 and len(full.replica_history) == 1
+    for name in ("events", "replica", "replica_history"):
+        assert getattr(lean, name).empty
+        assert getattr(lean, name).dtypes.to_dict() == getattr(full, name).dtypes.to_dict()
+    for name in ("rates", "latency_series", "roster", "member_counts", "presence_log"):
+        pd.testing.assert_frame_equal(getattr(lean, name), getattr(full, name))
+    assert lean.totals == full.totals and lean.rate_total == full.rate_total
+
+
 # ---- summary, reset, config, threads, timing ---------------------------------------------------
 
 
