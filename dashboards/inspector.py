@@ -139,6 +139,7 @@ class Inspector(LiveView):
     def _ingest(self, events: list[Event]) -> None:
         if not events:
             return
+        events = events[-MAX_ROWS:]  # older ones would be formatted only to be dropped
         first = self.store.last_seq - len(events) + 1
         for i, e in enumerate(events):
             self.payloads[first + i] = e.payload

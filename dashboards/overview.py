@@ -101,7 +101,7 @@ def tiles_markup(snap: Snapshot, checks: dict[str, Check]) -> str:
 
 class Overview(LiveView):
     def layout(self) -> pn.viewable.Viewable:
-        snap = self.runtime.snapshot(max_age=0)
+        snap = self.runtime.snapshot()
         window = self.store.window_s
         self.x_range = shared_range(snap.now, window, snap.started_at)
         alerts = self.runtime.config.alerts

@@ -94,7 +94,7 @@ def member_columns(counts: pd.DataFrame, limit: int = 10) -> tuple[list[str], Co
 
 class Presence(LiveView):
     def layout(self) -> pn.viewable.Viewable:
-        snap = self.runtime.snapshot(max_age=0)
+        snap = self.runtime.snapshot()
         self.x_range = shared_range(snap.now, self.store.window_s, snap.started_at)
         self.summary = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
         self.chart = MemberChart(self.x_range, self.store.window_s)
@@ -118,7 +118,7 @@ class Presence(LiveView):
 
     def refresh_slow(self, snap: Snapshot) -> None:
         roster = snap.roster
-        counts = roster.groupby("channel").size().to_dict() if not roster.empty else {}
+        counts = {c: n for c, n in snap.totals["presence"].items() if n}
         chips = " · ".join(f"<b>{esc(c)}</b> {n}" for c, n in sorted(counts.items()))
         set_if_changed(
             self.summary,
@@ -133,26 +133,16 @@ class Presence(LiveView):
         key = (len(roster), tuple(roster["key"]) if len(roster) < 500 else snap.seq)
         if key != self._roster_key:
             self._roster_key = key
-            view = (
-                roster[["channel", "key", "metas", "joined_at"]]
-                .rename(columns={"metas": "connections"})
-                .copy()
+            # `meta` is already the roster's one-line summary of the latest meta
+            self.roster.value = (
+                roster[["channel", "key", "metas", "joined_at", "meta"]].rename(
+                    columns={"metas": "connections"}
+                )
                 if not roster.empty
                 else roster
             )
-            if not roster.empty:
-                view["meta"] = [_summary(m) for m in roster["meta"]]
-            self.roster.value = view
         log = snap.presence_log
         key = (len(log), None if log.empty else log.iloc[-1]["time"])
         if key != self._log_key:
             self._log_key = key
             self.log.value = log.iloc[::-1].head(500).reset_index(drop=True)
-
-
-def _summary(meta: object) -> str:
-    if isinstance(meta, str):
-        return meta
-    if not isinstance(meta, dict):
-        return ""
-    return ", ".join(f"{k}={v}" for k, v in meta.items() if k not in ("phx_ref", "phx_ref_prev"))
