@@ -18,7 +18,7 @@ import orjson
 import pandas as pd
 import panel as pn
 
-from feeds.events import Event
+from feeds.events import KINDS, Event
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
@@ -65,7 +65,7 @@ class Inspector(LiveView):
         self.channel = w.Select(name="Channel", options=[ALL], value=ALL, width=170)
         self.kind = w.Select(
             name="Kind",
-            options=[ALL, "broadcast", "postgres_changes", "presence", "system", "probe"],
+            options=[ALL, *KINDS],
             value=ALL,
             width=150,
         )

@@ -59,11 +59,21 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{int(seconds // 3600)}h {int(seconds % 3600 // 60):02d}m"
 
 
-def tile(label: str, value: str, level: str = "nodata", sub: str = "", test_id: str = "") -> str:
+def tile(
+    label: str,
+    value: str,
+    level: str = "nodata",
+    sub: str = "",
+    test_id: str = "",
+    css_class: str | None = None,
+) -> str:
+    """A headline number coloured by its alert level; `css_class` restyles it (the wall's are
+    larger)."""
     color = LEVEL_COLORS.get(level, LEVEL_COLORS["nodata"])
     tid = f' data-testid="{esc(test_id)}"' if test_id else ""
+    cls = css_class or f"rm-tile rm-{esc(level)}"
     return (
-        f'<div class="rm-tile rm-{esc(level)}" style="--lvl:{color}"{tid}>'
+        f'<div class="{cls}" style="--lvl:{color}"{tid}>'
         f'<div class="label">{esc(label)}</div><div class="value">{esc(value)}</div>'
         f'<div class="sub">{esc(sub)}</div></div>'
     )

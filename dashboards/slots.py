@@ -8,13 +8,13 @@ is never cut short.
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import panel as pn
 
+from metrics.replica import as_float
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
@@ -55,7 +55,7 @@ class SlotCards:
         shown: dict[str, dict[str, float]] = {}
         for row in rows:
             key = str(row.key)
-            counters = {n: _num(row.record.get(n)) for n in names}
+            counters = {n: as_float(row.record.get(n)) for n in names}
             meta_bits = [f"{k} {row.record[k]}" for k in ("group_id",) if row.record.get(k)]
             when = row.commit_ts or row.received_at
             stamp = datetime.fromtimestamp(when, UTC).strftime("%H:%M:%S UTC") if when else ""
@@ -88,13 +88,6 @@ class SlotCards:
         if self.wrapper:
             body = f'<div class="{self.wrapper}">{body}</div>'
         set_if_changed(self.pane, body)
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 class Slots(LiveView):

@@ -18,20 +18,15 @@ from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
 from .live import LiveView, set_if_changed
-from .markup import esc, fmt_duration, fmt_ms, fmt_number
+from .markup import esc, fmt_duration, fmt_ms, fmt_number, tile
 from .slots import SlotCards
-from .theme import LEVEL_COLORS, STATUS_COLORS, STYLES, WALL_STYLES
+from .theme import STATUS_COLORS, STYLES, WALL_STYLES
 
 WALL_CARDS = 8
 
 
 def wall_tile(label: str, value: str, level: str, sub: str, test_id: str) -> str:
-    color = LEVEL_COLORS.get(level, LEVEL_COLORS["nodata"])
-    return (
-        f'<div class="rm-wall-tile" style="--lvl:{color}" data-testid="{test_id}">'
-        f'<div class="label">{esc(label)}</div><div class="value">{esc(value)}</div>'
-        f'<div class="sub">{esc(sub)}</div></div>'
-    )
+    return tile(label, value, level, sub, test_id, css_class="rm-wall-tile")
 
 
 class Wall(LiveView):

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import logging
-import math
 import re
 import sys
 import time
@@ -59,22 +58,15 @@ def report(
         "duration_s": round(seconds, 2),
         "ok": not bad,
         "alerts": [c.to_dict() for c in checks],
-        "summary": store.summary(now=now),
+        "summary": store.summary(now=now, snap=snapshot),
     }
     return body, not bad
 
 
 def _dump(body: dict[str, Any]) -> str:
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-            return None
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
+    from metrics.store import json_safe
 
-    return json.dumps(clean(body), indent=2, default=str)
+    return json.dumps(json_safe(body), indent=2, default=str)
 
 
 async def run_check(args: argparse.Namespace, config: WatchConfig) -> int:

@@ -623,9 +623,10 @@ class Store(param.Parameterized):
 
     # ---- headless summary --------------------------------------------------------------------
 
-    def summary(self, now: float | None = None) -> dict[str, Any]:
-        """A JSON-serialisable digest for `python -m feeds check` (NaN becomes None)."""
-        snap = self.snapshot(now)
+    def summary(self, now: float | None = None, snap: Snapshot | None = None) -> dict[str, Any]:
+        """A JSON-serialisable digest for `python -m feeds check` (NaN becomes None), of `snap`
+        if the caller has already taken one."""
+        snap = snap if snap is not None else self.snapshot(now)
         replica_rows = []
         for rec in snap.replica.to_dict("records"):
             replica_rows.append({k: _plain(v) for k, v in rec.items()})
@@ -645,7 +646,7 @@ class Store(param.Parameterized):
         detail: dict[str, dict[str, dict[str, int]]] = {}
         for (ch, kind, ev), n in totals["by_event"].items():
             detail.setdefault(ch, {}).setdefault(kind, {})[ev] = n
-        return _clean(
+        return json_safe(
             {
                 "now": snap.now,
                 "started_at": snap.started_at,
@@ -706,12 +707,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _clean(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """Recursively replace NaN/inf with None and make keys strings, so json.dumps is strict."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
