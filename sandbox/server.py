@@ -266,11 +266,15 @@ class Sandbox:
                 errors[str(i)] = {"payload": ["Payload size exceeds tenant limit"]}
         if errors:
             return web.json_response({"errors": {"messages": errors}}, status=422)
+        allowed: dict[str, bool] = {}  # one policy check per private topic, not per message
         for m in messages:
             private = bool(m.get("private", False))
             topic = str(m["topic"])
-            if private and not await self.authorizer.can_write_broadcast(topic, claims):
-                continue
+            if private:
+                if topic not in allowed:
+                    allowed[topic] = await self.authorizer.can_write_broadcast(topic, claims)
+                if not allowed[topic]:
+                    continue
             payload: dict[str, Any] = {
                 "event": m["event"],
                 "payload": m["payload"],
