@@ -139,12 +139,15 @@ def test_inspector_holds_no_more_dom_as_the_log_refreshes(dashboard, open_page):
         assert time.monotonic() < deadline, status.inner_text()
         time.sleep(0.5)
     cdp = page.context.new_cdp_session(page)
-    cdp.send("Performance.enable")
-    time.sleep(3)
-    nodes0, listeners0 = dom_after_gc(cdp)
-    seq0 = visible_rows(page, "seq")[0]
-    time.sleep(15)
-    nodes1, listeners1 = dom_after_gc(cdp)
+    try:
+        cdp.send("Performance.enable")
+        time.sleep(3)
+        nodes0, listeners0 = dom_after_gc(cdp)
+        seq0 = visible_rows(page, "seq")[0]
+        time.sleep(15)
+        nodes1, listeners1 = dom_after_gc(cdp)
+    finally:
+        cdp.detach()  # so closing the page ends its session as promptly as any other
     assert visible_rows(page, "seq")[0] != seq0, "the log did not refresh"
     assert listeners1 - listeners0 < 15, (listeners0, listeners1)
     assert nodes1 - nodes0 < 40, (nodes0, nodes1)
