@@ -160,7 +160,10 @@ class Overview(LiveView):
         err = self.runtime.error
         set_if_changed(self.error, f'<div class="rm-alert">{err}</div>' if err else "")
         self._status(snap)
-        set_if_changed(self.tiles, self.runtime.derived(snap, "tiles", lambda: self._tiles(snap)))
+        tiles = self.runtime.derived(
+            snap, "tiles", lambda: tiles_markup(snap, self.runtime.checks(snap))
+        )
+        set_if_changed(self.tiles, tiles)
         latency = self.runtime.derived(
             snap, "latency", lambda: latency_columns(snap.latency_series)
         )
@@ -168,9 +171,6 @@ class Overview(LiveView):
         self._update_rate(snap)
         self.timeline.update(snap.timeline, time.time())
         move_range(self.x_range, snap.now, self.store.window_s, snap.started_at)
-
-    def _tiles(self, snap: Snapshot) -> str:
-        return tiles_markup(snap, self.runtime.checks(snap))
 
     def _update_rate(self, snap: Snapshot) -> None:
         rate = self.rate
