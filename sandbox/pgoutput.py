@@ -6,7 +6,8 @@ psycopg2's ``LogicalReplicationConnection`` with ``decode=False``; every
 ``msg.payload`` is one binary pgoutput message.  This module turns that stream
 into :class:`Change` records shaped for Supabase's ``postgres_changes`` payload.
 
-Why values are converted the way they are: Supabase Realtime builds
+Why values are converted the way they are (the converters live in `pgtext`, next to the
+array literal grammar the filters share): Supabase Realtime builds
 ``record``/``old_record`` with ``to_jsonb()``, so each column's text output is
 mapped to the JSON value ``to_jsonb()`` would have produced for that type
 (numbers for integer/float/numeric columns, booleans, parsed json/jsonb, ISO
@@ -26,14 +27,14 @@ because consumers must never see changes of a transaction that is not complete.
 
 from __future__ import annotations
 
-import json
-import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache, partial
 from typing import Any
+
+from . import pgtext
+from .pgtext import Converter, converter_for
 
 __all__ = [
     "Change",
@@ -47,9 +48,6 @@ __all__ = [
     "parse_array",
     "pg_epoch_us_to_datetime",
 ]
-
-Converter = Callable[[str], Any]
-"""Turns the text output of one column value into its JSON-compatible value."""
 
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -127,134 +125,12 @@ def format_commit_timestamp(dt: datetime) -> str:
     return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
 
 
-# --------------------------------------------------------------------------
-# Text -> JSON value converters
-# --------------------------------------------------------------------------
-
-# float/numeric specials: JSON has no representation, to_jsonb() emits strings.
-_NON_FINITE = frozenset({"NaN", "Infinity", "-Infinity"})
-
-
-def _to_bool(text: str) -> bool:
-    return text == "t"
-
-
-def _to_float(text: str) -> float | str:
-    return text if text in _NON_FINITE else float(text)
-
-
-def _to_numeric(text: str) -> int | float | str:
-    """Keep integral numerics exact as ``int``; fractional ones become ``float``."""
-    if text in _NON_FINITE:
-        return text
-    if "." in text or "e" in text or "E" in text:
-        return float(text)
-    return int(text)
-
-
-def _iso_datetime(text: str, *, with_zone: bool) -> str:
-    """Rewrite ISO DateStyle output into the ISO 8601 form ``to_jsonb()`` emits.
-
-    ``to_jsonb()`` uses a ``T`` separator and always writes the zone as
-    ``+HH:MM`` whereas the text output abbreviates a whole-hour offset to
-    ``+HH``.  ``infinity``/``-infinity`` pass through; a trailing `` BC`` era is
-    kept as ``to_jsonb()`` keeps it.
-    """
-    if text[-1] == "y":  # infinity / -infinity
-        return text
-    era = ""
-    if text[-1] == "C":
-        text, era = text[:-3], text[-3:]
-    text = text.replace(" ", "T", 1)
-    if with_zone and text[-3] in "+-":
-        text += ":00"
-    return text + era
-
-
-_SCALAR_CONVERTERS: dict[str, Converter] = {
-    "bool": _to_bool,
-    "int2": int,
-    "int4": int,
-    "int8": int,
-    "float4": _to_float,
-    "float8": _to_float,
-    "numeric": _to_numeric,
-    "json": json.loads,
-    "jsonb": json.loads,
-    "timestamp": partial(_iso_datetime, with_zone=False),
-    "timestamptz": partial(_iso_datetime, with_zone=True),
-}
-
-_ARRAY_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
-
-
-@lru_cache(maxsize=4)
-def _array_tokenizer(delimiter: str) -> re.Pattern[str]:
-    """Tokenize an array literal into ``{``, ``}``, quoted and bare elements.
-
-    Delimiters match no alternative, so ``finditer`` skips over them.
-    """
-    d = re.escape(delimiter)
-    return re.compile(rf'(\{{)|(\}})|"((?:[^"\\]|\\.)*)"|([^{{}}"{d}]+)', re.DOTALL)
-
-
 def parse_array(text: str, convert: Converter | None = None, delimiter: str = ",") -> list[Any]:
-    """Parse PostgreSQL array output (``{1,2}``, ``{{"a b",NULL},{...}}``) into nested lists.
-
-    ``convert`` is applied to every non-NULL element (``None`` keeps the text).
-    A leading dimension decoration such as ``[0:2]=`` is dropped because
-    ``to_jsonb()`` ignores lower bounds as well.
-    """
-    if text[0] == "[":
-        text = text[text.index("=") + 1 :]
-    root: list[Any] | None = None
-    stack: list[list[Any]] = []
+    """`pgtext.parse_array`, failing with this module's error like the rest of the decoder."""
     try:
-        for match in _array_tokenizer(delimiter).finditer(text):
-            kind = match.lastindex
-            if kind == 1:
-                child: list[Any] = []
-                if stack:
-                    stack[-1].append(child)
-                elif root is None:
-                    root = child
-                else:
-                    raise PgOutputError(f"malformed array literal: {text!r}")
-                stack.append(child)
-            elif kind == 2:
-                stack.pop()
-            elif kind == 3:
-                value = match.group(3)
-                if "\\" in value:
-                    value = _ARRAY_UNESCAPE.sub(r"\1", value)
-                stack[-1].append(value if convert is None else convert(value))
-            else:
-                value = match.group(4)
-                if value.upper() == "NULL":  # only a *bare* NULL is SQL NULL
-                    stack[-1].append(None)
-                else:
-                    stack[-1].append(value if convert is None else convert(value))
-    except IndexError:  # an element or '}' outside the outermost braces
-        root = None
-    if root is None or stack:
-        raise PgOutputError(f"malformed array literal: {text!r}")
-    return root
-
-
-@lru_cache(maxsize=1024)
-def converter_for(type_name: str) -> Converter | None:
-    """Return the converter for a pg ``typname``, or ``None`` when the text is the value.
-
-    Returning ``None`` (instead of an identity function) lets the tuple reader
-    skip a call per value for the many text-like types.  Array types are
-    recognised by PostgreSQL's ``_<element>`` naming convention.
-    """
-    if type_name.startswith("_") and len(type_name) > 1:
-        element = type_name[1:]
-        # box is the only built-in type whose array delimiter is not a comma.
-        delimiter = ";" if element == "box" else ","
-        return partial(parse_array, convert=_SCALAR_CONVERTERS.get(element), delimiter=delimiter)
-    return _SCALAR_CONVERTERS.get(type_name)
+        return pgtext.parse_array(text, convert, delimiter)
+    except pgtext.ArrayLiteralError as exc:
+        raise PgOutputError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------
