@@ -8,8 +8,12 @@ Modules, by what they hold:
 * `replica`: the live-slot table replica that late or duplicate changes cannot move backwards
 * `connection`: the status timeline and per-channel subscribe states
 * `buffers`: the per-event state `Store.ingest` updates in O(1)
-* `snapshot`: `Snapshot`, the frames and aggregates one UI tick reads
+* `capture`: what a snapshot copies out of the buffers under the lock
+* `schema`, `frames`, `latency`: the frames and window statistics derived from a capture
+* `snapshot`: `Snapshot`, the immutable contract every reader (views, notebooks, CLI) uses
 * `store`: `Store`, the one param.Parameterized store per process
+* `shared`: `SharedSnapshots`, one snapshot per tick shared by every session of a server
+* `settings`: the config sections metrics owns ([alerts], [buffers], [live_slots])
 
 `Store` and `Snapshot` are importable from here; they are loaded on first use so that importing a
 light submodule (e.g. `metrics.stats`) does not pull in pandas and param.

@@ -1,131 +1,36 @@
-"""What one UI tick reads: `Snapshot`, a bundle of tidy pandas frames and plain aggregates.
+"""`Snapshot`: the one contract between the store and everything that shows or reports it.
 
-The store builds one per tick and every view reads from it, so a page with ten tiles costs one
-pass over the buffers, not ten. Frames are tidy (one row per observation) with
-`datetime64[ns, UTC]` time columns, which is what hvPlot/Bokeh/Tabulator consume directly.
+A snapshot is immutable and self-contained: it holds a `Capture` (what was copied out of the
+buffers under the store's lock) and derives everything else from it without the lock. Views,
+notebooks, the headless report and the alert rules read snapshots and nothing else of the store.
 
-`EMPTY_COLUMNS` documents every frame's columns; an empty frame still has them (and their dtypes),
-so a view never special-cases "no data yet".
+Cheap facts (status, counts, the live-slot rows, the events delta for the Inspector) are plain
+attributes; pandas frames and window statistics are built on first read and then kept, so a
+snapshot taken for the fast path (a status change, a live-slot counter) costs only its capture,
+and twenty sessions reading the same snapshot's frames build them once.
+
+Frames are documented in `metrics.schema.EMPTY_COLUMNS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
-_NAT = np.iinfo(np.int64).min
+from feeds.events import Event
+from metrics import frames, latency
+from metrics.capture import Capture, ReplicaLayout
+from metrics.latency import LatencyStats
+from metrics.replica import SlotRow
+from metrics.stats import Outage, outages, uptime_fraction
+
+__all__ = ["CurrentStatus", "LatencyStats", "Snapshot"]
 
 
-def to_utc(seconds: Sequence[float | None] | np.ndarray) -> pd.DatetimeIndex:
-    """Epoch seconds (None/NaN allowed) to a `datetime64[ns, UTC]` index, without parsing."""
-    arr = np.asarray(seconds, dtype=float) if not isinstance(seconds, np.ndarray) else seconds
-    arr = arr.astype(float, copy=False)
-    bad = np.isnan(arr)
-    ns = np.round(np.where(bad, 0.0, arr) * 1e9).astype(np.int64)
-    ns[bad] = _NAT
-    return pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC")
-
-
-def opt_floats(values: Sequence[float | None]) -> np.ndarray:
-    """A list with Nones to a float array with NaNs (np.array(dtype=float) rejects None)."""
-    return np.fromiter((np.nan if v is None else v for v in values), dtype=float, count=len(values))
-
-
-# Column -> dtype of every frame in a Snapshot. "time" means datetime64[ns, UTC]; "str" means
-# pandas' default string dtype (missing values are NaN).
-EMPTY_COLUMNS: dict[str, dict[str, str]] = {
-    "events": {
-        "seq": "int64",
-        "received_at": "time",
-        "channel": "str",
-        "kind": "str",
-        "event": "str",
-        "schema": "str",
-        "table": "str",
-        "commit_ts": "time",
-        "latency_ms": "float64",
-        "size": "int64",
-    },
-    "rates": {"time": "time", "channel": "str", "kind": "str", "count": "int64", "bytes": "int64"},
-    "latency_series": {
-        "time": "time",
-        "source": "str",
-        "p50": "float64",
-        "p95": "float64",
-        "p99": "float64",
-        "count": "int64",
-    },
-    "subscriptions": {
-        "channel": "str",
-        "state": "str",
-        "since": "time",
-        "error": "str",
-        "last_error": "str",
-        "last_error_at": "time",
-    },
-    "timeline": {"start": "time", "end": "time", "status": "str", "reason": "str"},
-    "outages": {"start": "time", "end": "time", "duration_s": "float64", "reason": "str"},
-    "roster": {
-        "channel": "str",
-        "key": "str",
-        "metas": "int64",
-        "meta": "str",
-        "joined_at": "time",
-        "updated_at": "time",
-    },
-    "member_counts": {"time": "time", "channel": "str", "members": "int64"},
-    "presence_log": {
-        "time": "time",
-        "channel": "str",
-        "key": "str",
-        "action": "str",
-        "meta": "str",
-    },
-    # replica: the configured extras (as text) and counters (float64) are added by the store
-    "replica": {
-        "key": "str",
-        "event": "str",
-        "updated_at": "time",
-        "commit_ts": "time",
-        "received_at": "time",
-    },
-    "replica_history": {"key": "str", "time": "time"},
-}
-
-
-def frame(columns: dict[str, Any], schema: dict[str, str]) -> pd.DataFrame:
-    """Build a frame from column arrays, coercing to the documented dtypes (also when empty)."""
-    out: dict[str, Any] = {}
-    for name, kind in schema.items():
-        values = columns.get(name, [])
-        if kind == "time":
-            out[name] = values if isinstance(values, pd.DatetimeIndex) else to_utc(values)
-        elif kind == "str":
-            out[name] = pd.array(values, dtype="str")
-        elif kind == "object":
-            arr = np.empty(len(values), dtype=object)
-            arr[:] = values
-            out[name] = arr
-        else:
-            out[name] = np.asarray(values, dtype=kind)
-    for name, values in columns.items():
-        if name not in out:
-            out[name] = values
-    return pd.DataFrame(out, copy=False)
-
-
-def rows_frame(rows: Sequence[tuple], schema: dict[str, str]) -> pd.DataFrame:
-    """`frame` from row tuples whose fields are in `schema`'s column order."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
-    return frame({name: list(col) for name, col in zip(schema, columns, strict=True)}, schema)
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CurrentStatus:
     """The socket's status now, the reason it gave, and since when (None before any status)."""
 
@@ -134,74 +39,250 @@ class CurrentStatus:
     since: float | None = None
 
 
-@dataclass(slots=True)
-class LatencyStats:
-    """Latency over the window for one source, in ms; NaN (count 0) when there were no samples.
-
-    `exact` says the figures come from the exact samples; otherwise the percentiles come from
-    the 1-second histograms (within one bin, ~20 %) while count, mean and max stay exact.
-    """
-
-    p50: float = float("nan")
-    p95: float = float("nan")
-    p99: float = float("nan")
-    mean: float = float("nan")
-    max: float = float("nan")
-    count: int = 0
-    exact: bool = True
-
-    # Mapping-style access too, so code written against plain dicts (`stats.get("p95")`) works.
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.__slots__:
-            raise KeyError(name)
-        return getattr(self, name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return getattr(self, name) if name in self.__slots__ else default
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "p50": self.p50,
-            "p95": self.p95,
-            "p99": self.p99,
-            "mean": self.mean,
-            "max": self.max,
-            "count": self.count,
-            "exact": self.exact,
-        }
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, eq=False)
 class Snapshot:
-    """Everything a tick needs, for the window [now - effective_window_s, now]."""
+    """Everything a tick reads, for the window [now - effective_window_s, now]."""
 
-    now: float
-    window_s: float
-    effective_window_s: float  # min(window_s, now - started_at); 0 before anything was recorded
-    started_at: float | None  # first status or event
-    seq: int  # newest event seq; pass to Store.events_since for the next delta
-    events: pd.DataFrame  # the raw ring (all retained events, oldest first), payload left out
-    rates: pd.DataFrame  # per second and (channel, kind): count, bytes; user traffic only
-    rate_total: float  # user messages/s over the effective window
-    rate_by_channel: dict[str, float]
-    rate_by_kind: dict[str, float]
-    bytes_rate: float  # user bytes/s over the effective window
-    latency: dict[str, LatencyStats]  # by source: commit, probe_rtt, probe_db
-    latency_series: pd.DataFrame
-    subscriptions: pd.DataFrame
-    subscription_counts: dict[str, int]
-    status: CurrentStatus
-    timeline: pd.DataFrame  # every retained status change; end is NaT for the current one
-    uptime: float  # fraction connected over the effective window; NaN if no status recorded
-    outages: pd.DataFrame  # every retained outage (not only the window's); end NaT = ongoing
-    reconnects: int  # regained connections within the window
-    reconnects_total: int
-    reconnect_durations: list[float]  # seconds, for reconnects completed within the window
-    last_message_at: float | None
-    message_age_s: float | None
-    replica: pd.DataFrame
-    replica_history: pd.DataFrame  # counters per key in the window, led by the level before it
-    roster: pd.DataFrame
-    member_counts: pd.DataFrame
-    presence_log: pd.DataFrame
-    totals: dict[str, Any] = field(default_factory=dict)
+    cap: Capture = field(repr=False)
+
+    # ---- plain facts -------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        return self.cap.now
+
+    @property
+    def window_s(self) -> float:
+        return self.cap.window
+
+    @property
+    def effective_window_s(self) -> float:
+        """min(window_s, time watched); 0 before anything was recorded."""
+        return self.cap.eff
+
+    @property
+    def started_at(self) -> float | None:
+        """The first status or event recorded."""
+        return self.cap.started_at
+
+    @property
+    def seq(self) -> int:
+        """The newest event's seq; pass it to `events_after` of a later snapshot."""
+        return self.cap.seq
+
+    @cached_property
+    def status(self) -> CurrentStatus:
+        timeline = self.cap.timeline
+        current = timeline[-1] if timeline else None
+        if current is None:
+            return CurrentStatus()
+        return CurrentStatus(current.status, current.reason, self.cap.current_since)
+
+    @property
+    def channel_states(self) -> tuple[tuple[Any, ...], ...]:
+        """(channel, state, since, error, last_error, last_error_at) per joined channel."""
+        return self.cap.channels
+
+    @cached_property
+    def subscription_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.cap.channels:
+            counts[row[1]] = counts.get(row[1], 0) + 1
+        return counts
+
+    @property
+    def reconnects_total(self) -> int:
+        return self.cap.reconnects_total
+
+    @property
+    def last_message_at(self) -> float | None:
+        return self.cap.last_message_at
+
+    @property
+    def message_age_s(self) -> float | None:
+        last = self.cap.last_message_at
+        return None if last is None else self.cap.now - last
+
+    @cached_property
+    def totals(self) -> dict[str, Any]:
+        return frames.totals(self.cap)
+
+    # ---- the live-slot replica, the roster and the raw events, as they are -------------------
+
+    @property
+    def replica_layout(self) -> ReplicaLayout:
+        return self.cap.replica
+
+    @property
+    def replica_rows(self) -> tuple[SlotRow, ...]:
+        """Latest row per key, least recently updated first."""
+        return self.cap.replica_rows
+
+    @property
+    def card_history(self) -> dict[Any, Any]:
+        """Recent (time, *counters) rows of the most recently updated keys, for sparklines."""
+        return self.cap.card_history
+
+    @property
+    def replica_stats(self) -> dict[str, int]:
+        return self.cap.replica_stats
+
+    @property
+    def last_event_at(self) -> float | None:
+        """When the newest held event (probes included) was received: the feed's heartbeat."""
+        ring = self.cap.ring
+        return ring[-1].received_at if ring else None
+
+    @property
+    def roster_rows(self) -> tuple[tuple[Any, ...], ...]:
+        """(channel, key, connections, meta summary, joined_at, updated_at) per member."""
+        return self.cap.roster_rows
+
+    @property
+    def presence_changes(self) -> tuple[Any, ...]:
+        """The join/leave log (`metrics.roster.PresenceChange`), oldest first."""
+        return self.cap.presence_log
+
+    @property
+    def first_seq(self) -> int:
+        """The seq of the oldest event this snapshot still holds."""
+        return self.cap.seq - len(self.cap.ring) + 1
+
+    def events_after(self, seq: int) -> tuple[tuple[int, Event], ...]:
+        """(seq, event) for the held events newer than `seq`, oldest first: the Inspector's
+        delta. A reader that fell behind by more than the ring gets what is left."""
+        ring = self.cap.ring
+        skip = max(0, seq + 1 - self.first_seq)
+        first = self.first_seq
+        return tuple((first + i, ring[i]) for i in range(skip, len(ring)))
+
+    def event(self, seq: int) -> Event | None:
+        i = seq - self.first_seq
+        return self.cap.ring[i] if 0 <= i < len(self.cap.ring) else None
+
+    # ---- rates and latency over the window ---------------------------------------------------
+
+    @cached_property
+    def rates(self) -> pd.DataFrame:
+        """Per second and (channel, kind): count, bytes; user traffic only."""
+        return frames.rates_frame(self.cap)
+
+    @cached_property
+    def _span(self) -> float:
+        """Seconds the counted whole seconds span inside the watched period: rates are counts
+        over this, never less than 1 s (the first event after start-up is not a huge rate)."""
+        started = self.cap.started_at
+        if started is None:
+            return 0.0
+        return max(1.0, self.cap.now - max(float(self.cap.first_sec), started))
+
+    @cached_property
+    def _rate_sums(self) -> tuple[dict[str, int], dict[str, int]]:
+        msgs = self.cap.messages
+        by_channel: dict[str, int] = {}
+        by_kind: dict[str, int] = {}
+        for ch, kind, c in zip(msgs.channel, msgs.kind, msgs.count.tolist(), strict=True):
+            by_channel[ch] = by_channel.get(ch, 0) + c
+            by_kind[kind] = by_kind.get(kind, 0) + c
+        return by_channel, by_kind
+
+    @cached_property
+    def rate_total(self) -> float:
+        """User messages/s over the effective window."""
+        span = self._span
+        return int(self.cap.messages.count.sum()) / span if span > 0 else float("nan")
+
+    @cached_property
+    def rate_by_channel(self) -> dict[str, float]:
+        span = self._span
+        return {k: v / span for k, v in self._rate_sums[0].items()} if span > 0 else {}
+
+    @cached_property
+    def rate_by_kind(self) -> dict[str, float]:
+        span = self._span
+        return {k: v / span for k, v in self._rate_sums[1].items()} if span > 0 else {}
+
+    @cached_property
+    def bytes_rate(self) -> float:
+        span = self._span
+        return float(self.cap.messages.bytes.sum()) / span if span > 0 else float("nan")
+
+    @cached_property
+    def latency(self) -> dict[str, LatencyStats]:
+        """By source (commit, probe_rtt, probe_db)."""
+        return latency.window_stats(self.cap)
+
+    @cached_property
+    def latency_series(self) -> pd.DataFrame:
+        return latency.series(self.cap)
+
+    # ---- connection ----------------------------------------------------------------------------
+
+    @cached_property
+    def subscriptions(self) -> pd.DataFrame:
+        return frames.subscriptions_frame(self.cap)
+
+    @cached_property
+    def timeline(self) -> pd.DataFrame:
+        """Every retained status change; end is NaT for the current one."""
+        return frames.timeline_frame(self.cap)
+
+    @cached_property
+    def uptime(self) -> float:
+        """Fraction connected over the effective window; NaN if no status was recorded."""
+        cap = self.cap
+        if cap.eff <= 0:
+            return float("nan")
+        return uptime_fraction(cap.timeline, cap.now - cap.eff, cap.now)
+
+    @cached_property
+    def _outages(self) -> list[Outage]:
+        return outages(self.cap.timeline, self.cap.now, self.cap.connected_before)
+
+    @cached_property
+    def _outages_in_window(self) -> list[Outage]:
+        start = self.cap.now - self.cap.eff
+        return [o for o in self._outages if o.end is not None and o.end >= start]
+
+    @cached_property
+    def outages(self) -> pd.DataFrame:
+        """Every retained outage (not only the window's); end NaT = ongoing."""
+        return frames.outages_frame(self._outages)
+
+    @property
+    def reconnects(self) -> int:
+        """Regained connections within the window."""
+        return len(self._outages_in_window)
+
+    @property
+    def reconnect_durations(self) -> list[float]:
+        """Seconds, for reconnects completed within the window."""
+        return [o.duration_s for o in self._outages_in_window]
+
+    # ---- frames of the rest ------------------------------------------------------------------
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """The raw ring (all retained events, oldest first), payload left out."""
+        return frames.events_frame(self.cap)
+
+    @cached_property
+    def replica(self) -> pd.DataFrame:
+        return frames.replica_frame(self.cap)
+
+    @cached_property
+    def replica_history(self) -> pd.DataFrame:
+        """Counters per key in the window, led by the level before it."""
+        return frames.replica_history_frame(self.cap)
+
+    @cached_property
+    def roster(self) -> pd.DataFrame:
+        return frames.roster_frame(self.cap)
+
+    @cached_property
+    def member_counts(self) -> pd.DataFrame:
+        return frames.member_counts_frame(self.cap)
+
+    @cached_property
+    def presence_log(self) -> pd.DataFrame:
+        return frames.presence_log_frame(self.cap)

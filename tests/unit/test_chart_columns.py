@@ -10,7 +10,7 @@ from bokeh.models import ColumnDataSource
 
 from dashboards.charts import KINDS, latency_columns, rate_columns, stream_new
 from dashboards.presence import member_columns
-from metrics.snapshot import EMPTY_COLUMNS, frame
+from metrics.schema import EMPTY_COLUMNS, frame
 
 T0 = 1_800_000_000  # a whole second, epoch
 
