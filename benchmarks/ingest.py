@@ -133,9 +133,10 @@ async def run_realtime_py(sb, total: int, naive: bool) -> tuple[Counter, float]:
 
 
 async def run_store(sb, total: int) -> tuple[Counter, dict]:
-    from feeds.config import ChannelConfig, WatchConfig
+    from feeds.settings import ChannelConfig
     from feeds.supervisor import Supervisor
     from metrics.store import Store
+    from monitor.config import WatchConfig
 
     counter = Counter()
     store = Store()

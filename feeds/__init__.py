@@ -1,1 +1,2 @@
-"""Where events come from: the supervised Realtime connection, probes, recording and replay."""
+"""Where events come from: the supervised Realtime connection, probes, recording and replay, and
+the config sections they read (`settings`). feeds imports nothing above it."""

@@ -1,8 +1,11 @@
-"""One process's ingest: the watch config, the sandbox if needed, the Supervisor, and its sinks.
+"""One process's ingest: the feed config, the sandbox if needed, the Supervisor, and its sinks.
 
 Everything the Supervisor observes goes to every sink (a metrics store, a recorder, a test's
 list): anything with `ingest(event)`, `record_status(change)` and `record_subscription(change)`.
-feeds never imports metrics; the entry points (the CLI, app.py, notebooks) bring the store.
+feeds never imports metrics; the composition root (`monitor`, app.py, notebooks) brings the store.
+
+With no channels configured and the bundled sandbox in use, the channels come from the sandbox
+(`SandboxChild.watch`): the demo knows its own topics, the monitor does not hard-code them.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .config import WatchConfig
+from pydantic import ValidationError
+
 from .events import Event, StatusChange, SubscriptionChange
 from .recording import Recorder
 from .sandbox_child import SandboxChild, start_sandbox_child
+from .settings import ChannelConfig, FeedConfig, feed_channels
 from .supervisor import Supervisor
 
 log = logging.getLogger("feeds.monitor")
@@ -37,9 +42,27 @@ class RecorderSink:
         self.recorder.subscription(change)
 
 
+def sandbox_channels(sandbox: SandboxChild) -> list[ChannelConfig]:
+    """The sandbox's suggested channels, checked like a config file's [[channels]]: a sandbox
+    that suggests something invalid is a bug there, reported rather than half-joined."""
+    try:
+        channels = feed_channels(sandbox.watch)
+    except ValidationError as exc:
+        raise ValueError(f"the sandbox suggested channels that are not valid: {exc}") from None
+    if not channels:
+        log.warning("no channels configured and the sandbox suggested none: probes only")
+    return channels
+
+
 class Monitor:
+    """Starts the sandbox when the config names no project, then one Supervisor feeding `sinks`.
+
+    `channels` is what is watched: the config's channels, or after `start()` the sandbox's when
+    the config lists none. The config itself is never changed.
+    """
+
     def __init__(
-        self, config: WatchConfig, sinks: list[Any], sandbox_log: str | Path | None = None
+        self, config: FeedConfig, sinks: list[Any], sandbox_log: str | Path | None = None
     ) -> None:
         self.config = config
         self.sinks = list(sinks)
@@ -48,6 +71,7 @@ class Monitor:
         self.supervisor: Supervisor | None = None
         self.url = config.connection.url
         self.key = config.connection.key
+        self.channels: list[ChannelConfig] = list(config.channels)
 
     @property
     def target(self) -> str:
@@ -75,6 +99,13 @@ class Monitor:
             self.url, self.key = self.sandbox.url, self.sandbox.service_role_key
             db_url = db_url or self.sandbox.db_url
             log.info("watching the bundled sandbox at %s", self.url)
+            if not cfg.channels:
+                try:
+                    self.channels = sandbox_channels(self.sandbox)
+                except ValueError:
+                    await loop.run_in_executor(None, self.sandbox.stop)
+                    raise
+                cfg = cfg.model_copy(update={"channels": self.channels})
         if not cfg.probes.database.enabled:
             db_url = None
         self.supervisor = Supervisor(

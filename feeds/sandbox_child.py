@@ -3,21 +3,30 @@
 The monitor and the sandbox meet only over the network, as with a hosted project: this module
 starts `python -m sandbox serve` on a free port, reads its `SANDBOX READY {json}` line, and stops
 it with the parent (atexit and explicit `stop()`).
+
+The sandbox also says what is worth watching on it (`watch`: channels in the shape of a config's
+[[channels]] tables), so the demo's topics live with the demo and not here. A sandbox whose READY
+line predates that key is asked at `GET /sandbox/v1/watch` instead.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 READY = "SANDBOX READY "
+log = logging.getLogger("feeds.sandbox_child")
 
 
 class SandboxStartError(RuntimeError):
@@ -32,6 +41,8 @@ class SandboxChild:
     service_role_key: str
     jwt_secret: str
     db_url: str
+    # what the sandbox suggests watching: [[channels]] tables as plain data, unchecked
+    watch: list[dict[str, Any]] = field(default_factory=list)
 
     def stop(self, timeout: float = 10) -> None:
         if self.proc.poll() is None:
@@ -69,7 +80,7 @@ def start_sandbox_child(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         cwd=Path(__file__).resolve().parents[1],
     )
-    info: dict[str, str] = {}
+    info: dict[str, Any] = {}
 
     def read() -> None:
         assert proc.stdout is not None
@@ -86,6 +97,7 @@ def start_sandbox_child(
         proc.wait()
         where = f" (see {log_path})" if log_path else ""
         raise SandboxStartError(f"the sandbox did not become ready within {timeout:.0f} s{where}")
+    watch = info.get("watch")
     child = SandboxChild(
         proc,
         info["url"],
@@ -93,6 +105,22 @@ def start_sandbox_child(
         info["service_role_key"],
         info["jwt_secret"],
         info["db_url"],
+        watch if watch is not None else fetch_watch(info["url"]),
     )
     atexit.register(child.stop)
     return child
+
+
+def fetch_watch(url: str, timeout: float = 5) -> list[dict[str, Any]]:
+    """The sandbox's suggested channels from `GET /sandbox/v1/watch`; [] from a sandbox that
+    cannot say (the monitor then joins only its probe channel, and says so in its log)."""
+    try:
+        with urllib.request.urlopen(f"{url}/sandbox/v1/watch", timeout=timeout) as resp:
+            body = json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        log.warning("the sandbox did not say which channels to watch (%s)", exc)
+        return []
+    if not isinstance(body, list):
+        log.warning("GET /sandbox/v1/watch returned %s, not a list", type(body).__name__)
+        return []
+    return body

@@ -29,8 +29,8 @@ from realtime import RealtimeSubscribeStates
 
 from . import events as ev
 from .client import MonitoredClient
-from .config import ChannelConfig, WatchConfig
 from .events import Event, StatusChange, SubscriptionChange
+from .settings import ChannelConfig, FeedConfig
 
 log = logging.getLogger("feeds.supervisor")
 
@@ -46,7 +46,7 @@ def _noop(*_: Any) -> None:
 class Supervisor:
     def __init__(
         self,
-        config: WatchConfig,
+        config: FeedConfig,
         *,
         url: str | None = None,
         key: str | None = None,

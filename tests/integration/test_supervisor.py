@@ -7,8 +7,8 @@ import signal
 import socket
 import time
 
-from feeds.config import BindingConfig, ChannelConfig, WatchConfig
 from feeds.events import CONNECTED, RECONNECTING, SUBSCRIBED
+from feeds.settings import BindingConfig, ChannelConfig, FeedConfig
 from feeds.supervisor import Supervisor
 
 
@@ -30,7 +30,7 @@ class Collect:
 
 
 def supervisor(sb, channels, sink: Collect, db: bool = False, **conn) -> Supervisor:
-    cfg = WatchConfig(channels=channels)
+    cfg = FeedConfig(channels=channels)
     for k, v in conn.items():
         setattr(cfg.connection, k, v)
     cfg.probes.broadcast.interval_s = 0.2
@@ -155,7 +155,7 @@ async def test_keeps_retrying_with_capped_backoff_through_a_long_outage(fresh_sa
 
 async def test_refused_key_is_an_error_with_the_servers_reason_and_keeps_retrying(sandbox):
     sink = Collect()
-    cfg = WatchConfig(channels=[ChannelConfig(topic="nope")])
+    cfg = FeedConfig(channels=[ChannelConfig(topic="nope")])
     cfg.connection.backoff_max_s = 0.2
     sup = Supervisor(cfg, url=sandbox.url, key="not-a-key", on_status=sink.record_status)
     sup.start()

@@ -3,8 +3,8 @@
 import math
 from types import SimpleNamespace
 
-from feeds.config import AlertsConfig
 from metrics.alerts import breaches, evaluate
+from metrics.settings import AlertsConfig
 
 
 def snap(uptime=1.0, commit_p95=10.0, rtt_p95=5.0, reconnects=0, age=1.0, rate=5.0):

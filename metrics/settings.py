@@ -1,0 +1,51 @@
+"""The config sections metrics owns: alert thresholds, buffer sizes, the live-slot replica.
+
+They are plain models the store and the alert rules read; `monitor.config` stacks them into the
+watch config with the other layers' sections, and `monitor.config.store_params` turns [buffers] and
+[live_slots] into the `Store`'s parameters. The shared strictness (no unknown keys, real booleans
+and numbers) comes from `feeds.settings.Section`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from feeds.settings import NonNegFloat, NonNegInt, Section, schema_field
+
+
+class AlertsConfig(Section):
+    uptime_min: float = 0.99  # fraction of the window connected
+    latency_p95_ms_max: NonNegFloat = 500.0  # commit-to-receive p95
+    probe_rtt_p95_ms_max: NonNegFloat = 500.0
+    message_age_s_max: NonNegFloat = 0.0  # 0 = off; seconds since the last user message
+    reconnects_max: NonNegInt = 10  # in the window
+    rate_min: NonNegFloat = 0.0  # user messages/s over the window; 0 = off
+
+    @field_validator("uptime_min")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            hint = f": write {value / 100:g} for {value:g} %" if 1 < value <= 100 else ""
+            raise ValueError(f"is a fraction between 0 and 1, got {value:g}{hint}")
+        return value
+
+
+class BuffersConfig(Section):
+    # The lower bounds are the Store's own: caught here, they name the key instead of failing
+    # later inside the store's constructor.
+    raw_events: int = Field(5_000, ge=10)
+    window_s: float = Field(300.0, ge=1)
+    history_s: int = Field(6 * 3600, ge=2)
+    latency_samples: int = Field(20_000, ge=1)
+    log_size: int = Field(2_000, ge=1)
+
+
+with schema_field():
+
+    class LiveSlotsConfig(Section):
+        schema: str = "group"
+        table: str = "live_slots"
+        key: str = "itinerary_id"
+        counters: list[str] = Field(
+            default_factory=lambda: ["presence_opt_in", "presence_visible", "presence_online"]
+        )
