@@ -7,7 +7,7 @@ Helpers (imported by `test_seed_*.py`):
   with supabase-js; at each `STEP <name>` line it calls `steps[name]()` and answers on stdin.
 * `cli_token(sb, sub)` mints a JWT with `python -m sandbox.token` for a sandbox's data dir.
 * `run_as(db_url, sub, query, ...)` runs one statement as a user (role, claims), like PostgREST.
-* `check_profile(sb, name, env)` runs `python -m feeds check --config profiles/<name>.toml`
+* `check_profile(sb, name, env)` runs `python -m monitor check --config profiles/<name>.toml`
   against a running sandbox and returns its summary.
 """
 
@@ -33,7 +33,7 @@ import pytest
 from node_process import run_node_script
 from wire import Wire
 
-from feeds.config import load_config
+from monitor.config import load_config
 from sandbox.filters import parse_filter
 from sandbox.scenarios import SCENARIOS
 
@@ -140,7 +140,7 @@ def new_id() -> str:
 
 
 def check_profile(sb, name: str, seconds: float = 10, env: dict[str, str] | None = None):
-    """`python -m feeds check --config profiles/<name>.toml` against `sb`; returns the body."""
+    """`python -m monitor check --config profiles/<name>.toml` against `sb`; returns the body."""
     full_env = {
         **os.environ,
         "SUPABASE_URL": sb.url,
@@ -153,7 +153,7 @@ def check_profile(sb, name: str, seconds: float = 10, env: dict[str, str] | None
             [
                 sys.executable,
                 "-m",
-                "feeds",
+                "monitor",
                 "check",
                 "--config",
                 str(PROFILES / f"{name}.toml"),
@@ -168,7 +168,7 @@ def check_profile(sb, name: str, seconds: float = 10, env: dict[str, str] | None
             text=True,
             timeout=seconds + 60,
         )
-        assert out.exists(), f"feeds check exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+        assert out.exists(), f"monitor check exited {proc.returncode}:\n{proc.stderr[-3000:]}"
         body = json.loads(out.read_text())
     body["returncode"] = proc.returncode
     body["stderr"] = proc.stderr
@@ -183,7 +183,7 @@ def record_profile(
     during: Callable[[], None] | None = None,
     after: float = 4.0,
 ) -> list[dict[str, Any]]:
-    """`python -m feeds record --config profiles/<name>.toml` against `sb`: every record the
+    """`python -m monitor record --config profiles/<name>.toml` against `sb`: every record the
     monitor took in (events, status and subscription changes). `during()` runs `after` seconds
     in, once the monitor has joined its channels."""
     full_env = {**os.environ, "SUPABASE_URL": sb.url, "SUPABASE_ANON_KEY": sb.anon_key}
@@ -194,7 +194,7 @@ def record_profile(
             [
                 sys.executable,
                 "-m",
-                "feeds",
+                "monitor",
                 "record",
                 "--config",
                 str(PROFILES / f"{name}.toml"),
@@ -218,7 +218,7 @@ def record_profile(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        assert proc.returncode == 0 and out.exists(), f"feeds record failed:\n{stderr[-3000:]}"
+        assert proc.returncode == 0 and out.exists(), f"monitor record failed:\n{stderr[-3000:]}"
         return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
 
@@ -292,7 +292,7 @@ def test_profile_is_a_valid_watch_config_of_published_tables(name, profile_token
 
 
 def test_profiles_without_their_token_say_what_to_export(monkeypatch):
-    from feeds.config import ConfigError
+    from monitor.config import ConfigError
 
     monkeypatch.delenv("TRIPSAGE_USER_JWT", raising=False)
     with pytest.raises(ConfigError, match=r"TRIPSAGE_USER_JWT.*export TRIPSAGE_USER_JWT"):

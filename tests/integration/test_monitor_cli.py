@@ -1,4 +1,4 @@
-"""`python -m feeds check|record|replay` against a real sandbox with traffic of known size."""
+"""`python -m monitor check|record|replay` against a real sandbox with traffic of known size."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import aiohttp
 import pytest
 from wire import Wire
 
-from feeds.config import BindingConfig, ChannelConfig, WatchConfig
 from feeds.monitor import Monitor, RecorderSink
 from feeds.recording import Recorder, load_events, replay
+from feeds.settings import BindingConfig, ChannelConfig
 from metrics.store import Store
+from monitor.config import WatchConfig, store_params
+from monitor.report import summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,7 +89,7 @@ async def test_check_counts_exactly_rates_within_2pct_and_latencies(fresh_sandbo
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "feeds",
+        "monitor",
         "check",
         "--config",
         str(cfg),
@@ -164,7 +166,7 @@ async def test_check_exits_nonzero_when_a_threshold_is_crossed(fresh_sandbox, tm
     sb = fresh_sandbox()
     cfg = watch_toml(sb, tmp_path / "watch.toml", extra="[alerts]\nrate_min = 1000\n")
     result = subprocess.run(
-        [sys.executable, "-m", "feeds", "check", "--config", str(cfg), "--for", "2s"],
+        [sys.executable, "-m", "monitor", "check", "--config", str(cfg), "--for", "2s"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -179,7 +181,7 @@ def test_bad_config_exits_2_naming_the_key(tmp_path):
     bad = tmp_path / "watch.toml"
     bad.write_text("[probes.broadcast]\nintervall = 1\n")
     result = subprocess.run(
-        [sys.executable, "-m", "feeds", "check", "--config", str(bad)],
+        [sys.executable, "-m", "monitor", "check", "--config", str(bad)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -240,13 +242,59 @@ async def test_record_then_replay_reproduces_the_store(sandbox, sql, tmp_path, s
     count = await replay(path, replayed, speed=None)
     assert count == recorder.count
     now = max(e.received_at for e in events)
-    a, b = live.summary(now=now), replayed.summary(now=now)
+    a, b = summary(live.snapshot(now=now)), summary(replayed.snapshot(now=now))
     assert a["messages"] == b["messages"]
     assert a["messages"]["by_channel_kind_event"]["rec-bc"] == {"broadcast": {"e": 30}}
     assert a["messages"]["by_channel_kind_event"]["rec-rows"]["postgres_changes"]["INSERT"] == 12
     assert a["latency_ms"]["commit"]["count"] == b["latency_ms"]["commit"]["count"] == 12
     assert a["channels"].keys() == b["channels"].keys()
     assert b["presence"] == a["presence"]
+
+
+def test_report_is_strict_json_with_epoch_times():
+    """NaN (no samples yet), NumPy numbers and pandas times all come out as JSON a strict
+    parser accepts: null and plain numbers, times as epoch seconds."""
+    from feeds.events import Event, StatusChange, SubscriptionChange
+    from monitor.report import dumps, report
+
+    config = WatchConfig()
+    store = Store(**store_params(config, window_s=10))
+    store.record_status(StatusChange(1000.0, "connecting"))
+    store.record_status(StatusChange(1000.5, "connected"))
+    store.record_status(StatusChange(1002.0, "reconnecting", "connection lost"))
+    store.record_status(StatusChange(1003.0, "connected"))
+    store.record_subscription(SubscriptionChange(1000.6, "room", "SUBSCRIBED"))
+    record = {"itinerary_id": 7, "presence_opt_in": 2, "presence_visible": 1}
+    data = {"schema": "group", "table": "live_slots", "type": "INSERT", "record": record}
+    store.ingest(
+        Event(
+            1001.0,
+            "slots",
+            "postgres_changes",
+            "INSERT",
+            "group",
+            "live_slots",
+            commit_ts=1000.99,
+            latency_ms=10.0,
+            size=90,
+            payload={"data": data},
+        )
+    )
+    store.ingest(Event(1001.5, "room", "broadcast", "msg", size=20))
+    body, ok = report(store.snapshot(now=1005.0), config, "test", 5.0)
+
+    def no_constants(name):
+        raise AssertionError(f"{name} in the JSON")
+
+    parsed = json.loads(dumps(body), parse_constant=no_constants)
+    summary_ = parsed["summary"]
+    assert summary_["latency_ms"]["probe_rtt"]["p50"] is None  # NaN: no probe samples
+    assert summary_["messages"]["by_channel_kind_event"]["room"] == {"broadcast": {"msg": 1}}
+    assert summary_["channels"]["room"]["state"] == "SUBSCRIBED"
+    outage = summary_["connection"]["outages"][0]
+    assert outage["start"] == 1002.0 and outage["end"] == 1003.0
+    assert summary_["replica"][0]["key"] == "7" and summary_["replica"][0]["presence_opt_in"] == 2
+    assert parsed["ok"] is ok and parsed["config"] == "defaults"
 
 
 async def test_replay_at_speed_moves_time_to_now_and_keeps_spacing(tmp_path):
@@ -319,7 +367,7 @@ def test_no_config_starts_the_sandbox_and_record_replay_cli(tmp_path):
     env["SANDBOX_DATA_DIR"] = str(tmp_path / "sandbox")
     out = tmp_path / "demo.parquet"
     rec = subprocess.run(
-        [sys.executable, "-m", "feeds", "record", "--out", str(out), "--for", "5s"],
+        [sys.executable, "-m", "monitor", "record", "--out", str(out), "--for", "5s"],
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -329,7 +377,7 @@ def test_no_config_starts_the_sandbox_and_record_replay_cli(tmp_path):
     assert rec.returncode == 0, rec.stderr
     assert "recorded" in rec.stderr
     rep = subprocess.run(
-        [sys.executable, "-m", "feeds", "replay", str(out)],
+        [sys.executable, "-m", "monitor", "replay", str(out)],
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(ROOT)},
         capture_output=True,

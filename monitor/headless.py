@@ -1,0 +1,58 @@
+"""What the headless commands (`check`, `record`, `replay`) share: their options, durations, and
+how a command runs with a loaded config and turns failures into exit codes.
+
+Exit codes: 0 fine, 1 an alert fired (check, replay), 2 could not run at all (bad config, the
+sandbox or the project unreachable), 130 interrupted. Scripts and cron rely on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Awaitable, Callable
+
+from monitor.config import ConfigError, WatchConfig, load_config
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+Runner = Callable[[argparse.Namespace, WatchConfig], Awaitable[int]]
+
+
+def duration(text: str) -> float:
+    """`30s`, `2m`, `1h`, `250ms` or bare seconds, as seconds."""
+    m = DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 2m or 1h")
+    scale = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def add_watch_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that reads the watch config."""
+    parser.add_argument(
+        "--config",
+        help="watch.toml (default: $REALTIME_MONITOR_CONFIG, ./watch.toml, or the sandbox demo)",
+    )
+    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--sandbox-log", help="where the bundled sandbox writes its log")
+
+
+def with_config(runner: Runner) -> Callable[[argparse.Namespace], int]:
+    """A command handler that loads the config, then runs `runner` on a fresh event loop."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"config error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return asyncio.run(runner(args, config))
+        except KeyboardInterrupt:
+            return 130
+        except (OSError, ValueError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return handler
