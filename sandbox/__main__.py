@@ -1,7 +1,9 @@
 """`python -m sandbox serve [--host H] [--port N] [--data-dir DIR] [--db-url URL] [--demo]`.
 
 Prints exactly one line `SANDBOX READY {json}` on stdout once clients can connect; everything else
-goes to stderr, so a parent process can read stdout line by line until it sees READY.
+goes to stderr, so a parent process can read stdout line by line until it sees READY. The JSON
+has the project's `url`, `anon_key`, `service_role_key`, `jwt_secret` and `db_url`, and `watch`:
+the channels a monitor should watch on the demo (the same list as `GET /sandbox/v1/watch`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 * `Authorizer`: private channels. RLS policies on `realtime.messages` are evaluated as the JWT's
   role with its claims and `realtime.topic` set, inside a transaction that is always rolled back
   (reference §7): a probe row is inserted as the owner and selected as the role (read), and an
-  insert is attempted as the role (write).
-* `Catalog`: whether a table is in the `supabase_realtime` publication.
+  insert is attempted as the role (write). Becoming the role is `as_role`'s job, the module the
+  PostgREST emulation uses too, so both see a JWT exactly alike.
+* `Publications`: whether a table is in the `supabase_realtime` publication.
 * `Visibility`: postgres_changes respect table RLS for each subscriber's JWT. Tables without RLS
   (and roles that bypass it) take a fast path with no query; otherwise the row is looked up by
   primary key as the subscriber. DELETEs are not checked: the row is gone, and Supabase does not
@@ -22,28 +23,17 @@ from typing import Any
 import asyncpg
 import orjson
 
+from .as_role import API_ROLES, as_role, become, ident
 from .auth import Claims
 from .channels import Channel, Policies
 from .pgoutput import Change
-from .rest.sql import ident
 
 CACHE_SECONDS = 5.0
 
 
-async def _as_role(conn: asyncpg.Connection, claims: Claims, topic: str | None = None) -> None:
-    """Become the JWT's role for the rest of the transaction, with PostgREST's settings."""
-    role = claims.role if claims.role in ("anon", "authenticated", "service_role") else "anon"
-    await conn.execute(
-        "select set_config('request.jwt.claims', $1, true),"
-        " set_config('request.jwt.claim.sub', $2, true),"
-        " set_config('request.jwt.claim.role', $3, true),"
-        " set_config('realtime.topic', $4, true)",
-        orjson.dumps(claims.claims).decode(),
-        claims.sub or "",
-        role,
-        topic or "",
-    )
-    await conn.execute(f"set local role {ident(role)}")
+def _role(claims: Claims) -> str:
+    """The database role a JWT acts as; a role the API does not know acts as `anon`."""
+    return claims.role if claims.role in API_ROLES else "anon"
 
 
 class Authorizer:
@@ -63,7 +53,7 @@ class Authorizer:
                     "($1, 'presence', 'authorization_check', true, '{}')",
                     topic,
                 )
-                await _as_role(conn, claims, topic)
+                await become(conn, _role(claims), claims.claims, {"realtime.topic": topic})
                 try:
                     rows = await conn.fetch(
                         "select distinct extension from realtime.messages "
@@ -107,7 +97,7 @@ class Authorizer:
         return (await self.read_policies(topic, claims)).broadcast_write
 
 
-class Catalog:
+class Publications:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self._published: tuple[float, set[tuple[str, str]]] = (0.0, set())
@@ -200,16 +190,14 @@ class Visibility:
             f"where {where})"
         )
         args = [_as_text(record[k]) for k in keys]
-        async with self.pool.acquire() as conn:
-            tr = conn.transaction()
-            await tr.start()
-            try:
-                await _as_role(conn, claims)
+        try:
+            async with (
+                self.pool.acquire() as conn,
+                as_role(conn, _role(claims), claims.claims, {"realtime.topic": ""}, rollback=True),
+            ):
                 return bool(await conn.fetchval(sql, *args))
-            except asyncpg.PostgresError:
-                return False
-            finally:
-                await tr.rollback()
+        except asyncpg.PostgresError:
+            return False
 
 
 def _as_text(value: Any) -> str:

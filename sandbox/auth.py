@@ -104,6 +104,33 @@ def verify(token: str | None, secret: str) -> Claims:
     return Claims(token, claims)
 
 
+@dataclass(frozen=True)
+class TokenVerifier:
+    """Checks tokens against the project's secret; what the parts that only verify are given."""
+
+    secret: str
+
+    def verify(self, token: str | None) -> Claims:
+        return verify(token, self.secret)
+
+
+@dataclass(frozen=True)
+class ProjectKeys:
+    """The project's secret and the two API keys minted from it, as a Supabase project has them;
+    what the parts that sign tokens (the demo's simulated users) are given."""
+
+    secret: str
+    anon: str
+    service_role: str
+
+    @classmethod
+    def create(cls, secret: str) -> ProjectKeys:
+        return cls(secret, mint(secret, "anon"), mint(secret, "service_role"))
+
+    def user_token(self, sub: str, role: str = "authenticated", **claims: Any) -> str:
+        return mint(self.secret, role, sub=sub, **claims)
+
+
 def connect_error(err: TokenError) -> str:
     """The HTTP 401 body text for a refused websocket upgrade (reference §1.1)."""
     if err.message.startswith("Token has expired"):

@@ -10,15 +10,22 @@ from __future__ import annotations
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
+from .auth import Claims
 from .filters import Filter
 
-if TYPE_CHECKING:
-    from .auth import Claims
-    from .connection import Connection
+
+class Socket(Protocol):
+    """What a channel needs of the socket it was joined on: its wire format and a way to write.
+    (`Connection` is the one implementation; naming only this keeps channels, presence and the
+    hub free of the protocol handling.)"""
+
+    vsn: int
+
+    def write(self, frame: bytes) -> bool: ...
 
 
 def flexible_bool(value: Any, default: bool = False) -> bool:
@@ -67,7 +74,7 @@ class Policies:
 class Channel:
     """State of one joined topic on one socket. Identity equality: each join is its own object."""
 
-    conn: Connection
+    conn: Socket
     topic: str
     join_ref: str | None
     private: bool

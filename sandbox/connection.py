@@ -12,30 +12,44 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from . import serializers as s
-from .auth import Claims, TokenError, verify
+from .access import Authorizer, Publications
+from .auth import Claims, TokenError, TokenVerifier
 from .channels import Binding, Channel, binding_id, channel_token, parse_join_config
 from .filters import FilterError, FilterRejectedError, parse_filter
-
-if TYPE_CHECKING:
-    from .server import Sandbox
+from .hub import Hub
+from .limits import Limits
 
 log = logging.getLogger("sandbox.socket")
 
 OK: dict[str, Any] = {"status": "ok", "response": {}}
 
 
+@dataclass(frozen=True, slots=True)
+class SocketDeps:
+    """What every socket shares: the hub it joins, the token check for per-channel tokens, the
+    limits it enforces, the private-channel policies and the publication catalogue."""
+
+    hub: Hub
+    tokens: TokenVerifier
+    limits: Limits
+    authorizer: Authorizer
+    publications: Publications
+
+
 class Connection:
     def __init__(
-        self, sandbox: Sandbox, ws: web.WebSocketResponse, transport: Any, vsn: int, claims: Claims
+        self, deps: SocketDeps, ws: web.WebSocketResponse, transport: Any, vsn: int, claims: Claims
     ) -> None:
-        self.sb = sandbox
-        self.hub = sandbox.hub
+        self.deps = deps
+        self.hub = deps.hub
+        self.max_buffer = deps.limits.max_buffer
         self.ws = ws
         self.transport = transport
         self.vsn = vsn
@@ -52,7 +66,7 @@ class Connection:
             return False
         t.write(frame)
         self.hub.stats.frames_out += 1
-        if t.get_write_buffer_size() > self.sb.config.max_buffer:
+        if t.get_write_buffer_size() > self.max_buffer:
             log.warning(
                 "dropping a client that stopped reading (%d bytes queued)",
                 t.get_write_buffer_size(),
@@ -179,7 +193,7 @@ class Connection:
         old = self.channels.get(topic)
         if old is not None:
             self.close_channel(old)  # duplicate join: close the old join first (§6.2)
-        if len(self.channels) >= self.sb.config.max_channels:
+        if len(self.channels) >= self.deps.limits.max_channels:
             refuse("ChannelRateLimitReached: Too many channels")
             return
         cfg = parse_join_config(msg.payload)
@@ -187,7 +201,7 @@ class Connection:
         claims = self.claims
         if token is not None and token != self.claims.token:
             try:
-                claims = verify(token, self.sb.secret)
+                claims = self.deps.tokens.verify(token)
             except TokenError as err:
                 refuse(err.join_reason)
                 return
@@ -204,7 +218,7 @@ class Connection:
             raw_bindings=cfg["bindings"],
         )
         if ch.private:
-            ch.policies = await self.sb.authorizer.read_policies(ch.sub_topic, claims)
+            ch.policies = await self.deps.authorizer.read_policies(ch.sub_topic, claims)
             if not ch.policies.can_join:
                 refuse(
                     "Unauthorized: You do not have permissions to read from this Channel "
@@ -258,7 +272,7 @@ class Connection:
             event = str(raw.get("event") or "*").upper()
             if event not in ("INSERT", "UPDATE", "DELETE"):
                 event = "*"
-            if table != "*" and not await self.sb.catalog.is_published(schema, table):
+            if table != "*" and not await self.deps.publications.is_published(schema, table):
                 filters = f"[{flt}]" if flt else "[]"
                 self.system(
                     ch,
@@ -301,7 +315,7 @@ class Connection:
         size = (
             len(msg.binary_payload) if msg.binary_payload is not None else _json_size(msg.payload)
         )
-        if size > self.sb.config.max_payload_bytes:
+        if size > self.deps.limits.max_payload_bytes:
             if ch.broadcast_ack:
                 self.reply(msg, {"status": "error", "response": {"error": "payload_size_exceeded"}})
             return
@@ -325,7 +339,7 @@ class Connection:
     async def on_presence(self, ch: Channel, msg: s.Inbound) -> None:
         payload = msg.payload if isinstance(msg.payload, dict) else {}
         event = str(payload.get("event", "")).lower()
-        limit = self.sb.config.presence_calls_per_30s
+        limit = self.deps.limits.presence_calls_per_30s
         if limit:
             now = time.monotonic()
             calls = self.presence_calls
@@ -362,13 +376,13 @@ class Connection:
         if token is None or token == ch.claims.token:
             return
         try:
-            claims = verify(token, self.sb.secret)
+            claims = self.deps.tokens.verify(token)
         except TokenError as err:
             self.shutdown_channel(ch, err.message)
             return
         ch.claims = claims
         if ch.private:
-            policies = await self.sb.authorizer.read_policies(ch.sub_topic, claims)
+            policies = await self.deps.authorizer.read_policies(ch.sub_topic, claims)
             if not policies.can_join:
                 self.shutdown_channel(
                     ch,

@@ -10,17 +10,15 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from . import serializers as s
+from .access import Visibility
 from .channels import Binding, Channel
 from .pgoutput import Change, format_commit_timestamp
 from .presence import PresenceTopic
-
-if TYPE_CHECKING:
-    from .access import Visibility
 
 log = logging.getLogger("sandbox.hub")
 

@@ -7,10 +7,9 @@ upserts `group.live_slots` (an unchanged row is not written, so no postgres_chan
 out), logs one `groups.live_slots.update` audit line per itinerary on logger `sandbox.functions`
 and answers `{"event": "groups.live_slots.update", "slots": [...], "changed": [...]}`.
 
-Authorization is what the Supabase CLI's edge runtime does with `verify_jwt = true`: any JWT
-signed with the project secret (anon, user or service_role) is accepted, and refusals are 401
-`{"msg": ...}` with the runtime's wording. The recompute itself runs as the database owner, like a
-function that uses the service-role client. CORS preflights are answered for browser callers.
+The edge runtime's JWT check and CORS are applied in front of it (see `sandbox.functions`); the
+caller's claims only go into the audit line. The recompute itself runs as the database owner,
+like a function that uses the service-role client.
 """
 
 from __future__ import annotations
@@ -18,16 +17,13 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import orjson
 from aiohttp import web
 
-from .. import auth
-
-if TYPE_CHECKING:
-    from ..server import Sandbox
+from .. import middleware
 
 log = logging.getLogger("sandbox.functions")
 
@@ -37,39 +33,17 @@ KEYS = ("itinerary_id", "group_id", "escrow_id")
 COUNTERS = ("presence_opt_in", "presence_visible", "presence_online")
 SLOT_FIELDS = ("itinerary_id", "group_id", "escrow_id", *COUNTERS, "updated_at")
 
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "authorization, x-client-info, apikey, content-type",
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
-}
-
 RECOMPUTE = (
     'select s.*, s.updated_at = now() as changed from "group".recompute_live_slots($1, $2, $3) s'
 )
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", headers=CORS
-    )
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status)
-
-
-def check_jwt(request: web.Request, secret: str) -> auth.Claims | web.Response:
-    """The edge runtime's `verify_jwt` gate: claims, or the 401 it would answer."""
-    header = request.headers.get("Authorization")
-    if not header:
-        return _json({"msg": "Error: Missing authorization header"}, 401)
-    scheme, _, token = header.partition(" ")
-    if scheme != "Bearer":
-        return _json({"msg": "Error: Auth header is not 'Bearer {token}'"}, 401)
-    try:
-        return auth.verify(token.strip(), secret)
-    except auth.TokenError:
-        return _json({"msg": "Invalid JWT"}, 401)
 
 
 async def _selector(request: web.Request) -> dict[str, str] | web.Response:
@@ -100,21 +74,15 @@ def _slot(row: asyncpg.Record) -> dict[str, Any]:
     return slot
 
 
-async def handle(sandbox: Sandbox, request: web.Request) -> web.StreamResponse:
-    if request.method == "OPTIONS":
-        return web.Response(text="ok", headers=CORS)
-    claims = check_jwt(request, sandbox.secret)
-    if isinstance(claims, web.Response):
-        return claims
+async def handle(pool: asyncpg.Pool, request: web.Request) -> web.StreamResponse:
+    claims = middleware.claims(request)
     if request.method != "POST":
         return _error(405, f"{request.method} not allowed; use POST")
     selector = await _selector(request)
     if isinstance(selector, web.Response):
         return selector
-    if sandbox.pool is None:
-        return _error(503, "database not ready")
     try:
-        rows = await sandbox.pool.fetch(RECOMPUTE, *(selector.get(k) for k in KEYS), timeout=10)
+        rows = await pool.fetch(RECOMPUTE, *(selector.get(k) for k in KEYS), timeout=10)
     except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
         log.error("%s failed for %s: %s", NAME, selector, exc)
         return _error(500, f"recompute failed: {exc}")

@@ -6,25 +6,27 @@ with PostgREST's filters, `Prefer` handling, profiles (`Accept-Profile`/`Content
 error shapes. Every statement runs as the JWT's role with its claims, so RLS applies.
 
 Modules: `query` parses the query string into a plan (pure), `sql` turns a plan into SQL with bind
-parameters, `catalog` is the small schema cache, `handlers` does HTTP and execution, `errors` has
-PostgREST's error shape and status table.
+parameters, `catalog` is the small schema cache, `http` is the request plumbing (context, errors,
+CORS, the transaction as the caller's role via `sandbox.as_role`), `verbs` the table verbs and
+`rpc` function calls; `errors` has PostgREST's error shape and status table.
 
-The exposed schemas are `public`, `group` and `concierge` (the first is the default), or the
-comma-separated list in `SANDBOX_REST_SCHEMAS`, or what the caller passes to `add_routes`.
+The exposed schemas are `public`, `group`, `concierge` and `homeser` (the first is the default),
+or the comma-separated list in `SANDBOX_REST_SCHEMAS`, or what the caller passes to `add_routes`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+import asyncpg
 from aiohttp import web
 
-from .handlers import RestApi
-
-if TYPE_CHECKING:
-    from ..server import Sandbox
+from ..middleware import Policies
+from . import http
+from .catalog import Catalog
+from .rpc import Rpc
+from .verbs import Tables
 
 DEFAULT_SCHEMAS = ("public", "group", "concierge", "homeser")
 PREFIX = "/rest/v1"
@@ -37,16 +39,24 @@ def exposed_schemas() -> list[str]:
 
 
 def add_routes(
-    app: web.Application, sandbox: Sandbox, schemas: Sequence[str] | None = None
-) -> RestApi:
-    api = RestApi(sandbox, list(schemas) if schemas else exposed_schemas())
+    app: web.Application,
+    pool: asyncpg.Pool,
+    policies: Policies,
+    schemas: Sequence[str] | None = None,
+) -> None:
+    """Mount `/rest/v1` on `app`; the caller's token and CORS are the middlewares' work."""
+    exposed = list(schemas) if schemas else exposed_schemas()
+    catalog = Catalog()
+    tables, rpc = Tables(pool, catalog), Rpc(pool, catalog)
 
-    async def rpc(request: web.Request) -> web.StreamResponse:
-        return await api.dispatch(request, api.rpc)
+    async def call(request: web.Request) -> web.StreamResponse:
+        return await http.answer(request, exposed, rpc.handle)
 
     async def table(request: web.Request) -> web.StreamResponse:
-        return await api.dispatch(request, api.table)
+        return await http.answer(request, exposed, tables.handle)
 
-    app.router.add_route("*", PREFIX + "/rpc/{function}", rpc)
-    app.router.add_route("*", PREFIX + "/{table}", table)
-    return api
+    for route in (
+        app.router.add_route("*", PREFIX + "/rpc/{function}", call),
+        app.router.add_route("*", PREFIX + "/{table}", table),
+    ):
+        policies.route(route, token=http.TOKENS, cors=http.CORS)

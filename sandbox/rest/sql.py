@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..as_role import ident
 from .catalog import Column
 from .query import OPERATORS, Field, Filter, Logic, Order, Plan, SelectItem
 
+__all__ = ["ALIAS", "Params", "ident", "relation"]
+
 ALIAS = "_r"
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def relation(schema: str, name: str) -> str:

@@ -1,10 +1,11 @@
-"""Demo scenarios. Each module holds one `Scenario`; `SCENARIOS` lists them for `--scenario`."""
+"""Demo traffic: pluggable scenarios that make the sandbox look like a busy project.
 
-from .basic import BasicDemo
-from .ecotrips import EcoTripsDemo
-from .homeser import HomeSerDemo
-from .layer5 import Layer5Demo
-from .organiser import OrganiserDemo
-from .tripsage import TripSageDemo
+`base` has what every scenario builds on (a minimal client, the context, the base class),
+`registry` the scenarios by name, `runner` runs the chosen ones, `watch` says which channels a
+monitor should watch to see them; `common` holds helpers the seed scenarios share. Each other
+module is one scenario.
+"""
 
-SCENARIOS = [BasicDemo, EcoTripsDemo, Layer5Demo, TripSageDemo, HomeSerDemo, OrganiserDemo]
+from .registry import SCENARIOS
+
+__all__ = ["SCENARIOS"]

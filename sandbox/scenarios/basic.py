@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from ..demo import Scenario, ScenarioContext
+from .base import MONITOR_KEY, Scenario, ScenarioContext, watch_channel
 
 NAMES = ["ada", "grace", "linus", "margaret", "ken", "barbara", "dennis", "frances"]
 
@@ -15,6 +15,11 @@ class BasicDemo(Scenario):
     name = "basic"
     description = "broadcast ticks on `demo`, presence on `demo-presence`, updates to demo_items"
     sql = [Path(__file__).with_name("basic.sql")]
+    watch = (
+        watch_channel("demo"),
+        watch_channel("demo-presence", presence_key=MONITOR_KEY),
+        watch_channel("demo-rows", changes=[("public", "demo_items")]),
+    )
 
     async def run(self, ctx: ScenarioContext) -> None:
         await asyncio.gather(self.ticks(ctx), self.presence(ctx), self.rows(ctx))

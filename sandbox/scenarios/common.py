@@ -1,7 +1,8 @@
 """What the seed scenarios share: writing as a user, simulated users on sockets, moving cursors.
 
 * `acting_as(conn, sub)`: a transaction as a JWT's role with its claims, the settings PostgREST
-  makes, so RLS applies to a scenario's write exactly as to a supabase-js client's.
+  makes (`sandbox.as_role`), so RLS applies to a scenario's write exactly as to a supabase-js
+  client's.
 * `SimUser`: one simulated user on one websocket of their own (their JWT as the key), joined to
   some topics and optionally tracked on a presence topic once per connection: the sandbox allows
   5 presence calls per connection per 30 s, so presence changes come from connecting and
@@ -16,43 +17,30 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import asyncpg
-import orjson
 
-from ..demo import DemoClient, ScenarioContext
+from ..as_role import API_ROLES, as_role
+from .base import DemoClient, ScenarioContext
 
 log = logging.getLogger("sandbox.demo")
 
-ROLES = ("anon", "authenticated", "service_role")
 RETRACK_MIN_S = 30.0
 SEND_ERRORS = (ConnectionError, aiohttp.ClientError, RuntimeError, TimeoutError)
 
 
-@asynccontextmanager
-async def acting_as(
+def acting_as(
     conn: asyncpg.Connection, sub: str, role: str = "authenticated"
-) -> AsyncIterator[asyncpg.Connection]:
+) -> AbstractAsyncContextManager[asyncpg.Connection]:
     """A transaction in which `conn` is the user `sub` (role, claims, auth.uid()); RLS applies."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
-    claims = {"sub": sub, "role": role, "aud": "authenticated"}
-    async with conn.transaction():
-        await conn.execute(
-            "select set_config('request.jwt.claims', $1, true),"
-            " set_config('request.jwt.claim.sub', $2, true),"
-            " set_config('request.jwt.claim.role', $3, true)",
-            orjson.dumps(claims).decode(),
-            sub,
-            role,
-        )
-        await conn.execute(f"set local role {role}")
-        yield conn
+    if role not in API_ROLES:
+        raise ValueError(f"role must be one of {API_ROLES}, got {role!r}")
+    return as_role(conn, role, {"sub": sub, "role": role, "aud": "authenticated"})
 
 
 def iso_now() -> str:

@@ -31,9 +31,9 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import orjson
 
-from ..demo import Scenario, ScenarioContext
+from ..as_role import as_role
+from .base import Scenario, ScenarioContext, watch_channel
 
 log = logging.getLogger("sandbox.demo.ecotrips")
 
@@ -138,15 +138,7 @@ async def write_presence(
     """
     sub = str(traveler_id)
     claims = {"sub": sub, "role": "authenticated", "aud": "authenticated"}
-    async with conn.transaction():
-        await conn.execute(
-            "select set_config('request.jwt.claims', $1, true),"
-            " set_config('request.jwt.claim.sub', $2, true),"
-            " set_config('request.jwt.claim.role', 'authenticated', true)",
-            orjson.dumps(claims).decode(),
-            sub,
-        )
-        await conn.execute("set local role authenticated")
+    async with as_role(conn, "authenticated", claims):
         row = await conn.fetchrow(
             "update concierge.presence set opt_in = coalesce($3, opt_in), "
             "visible = coalesce($4, visible), status = coalesce($5, status) "
@@ -191,6 +183,7 @@ class EcoTripsDemo(Scenario):
         "travelers toggle concierge.presence as themselves; live-slots-update recomputes "
         "group.live_slots"
     )
+    watch = (watch_channel("group-live-slots", changes=[("group", "live_slots")]),)
 
     async def run(self, ctx: ScenarioContext) -> None:
         itineraries = roster()
@@ -204,7 +197,7 @@ class EcoTripsDemo(Scenario):
         travelers = [t for i in itineraries for t in i.travelers]
         tokens: dict[uuid.UUID, str] = {}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-            service = ctx.sandbox.service_role_key
+            service = ctx.service_role_key
             for itinerary in itineraries:
                 await invoke(http, ctx.base_url, service, {"itinerary_id": itinerary.itinerary_id})
             while True:

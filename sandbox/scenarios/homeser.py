@@ -33,7 +33,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from ..demo import Scenario, ScenarioContext
+from .base import Scenario, ScenarioContext, watch_channel
 from .common import acting_as, weighted
 
 MAX_FINISHED = 30
@@ -160,6 +160,9 @@ class HomeSerDemo(Scenario):
     description = (
         "homeser.bookings moving pending -> confirmed -> completed/cancelled with per-user "
         "notifications, availability and catalogue updates"
+    )
+    watch = (  # bookings moving through their statuses
+        watch_channel("bookings-changes", broadcast=(), changes=[("homeser", "bookings")]),
     )
 
     async def run(self, ctx: ScenarioContext) -> None:

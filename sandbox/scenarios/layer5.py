@@ -40,7 +40,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from ..demo import Scenario, ScenarioContext
+from .base import MONITOR_KEY, Scenario, ScenarioContext, watch_channel
 from .common import Cursor, SimUser, acting_as, iso_now, weighted
 
 ROSTER_SEED = "layer5-roster-v1"
@@ -266,6 +266,10 @@ class Layer5Demo(Scenario):
     description = (
         "a Kanban board, budgets and transactions, notifications, cursors on documents and "
         "presence on user-presence"
+    )
+    watch = (  # the task board, and who is viewing what
+        watch_channel("task-updates", broadcast=(), changes=[("public", "project_tasks")]),
+        watch_channel("user-presence", presence_key=MONITOR_KEY),
     )
 
     async def run(self, ctx: ScenarioContext) -> None:

@@ -28,7 +28,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from ..demo import Scenario, ScenarioContext
+from .base import MONITOR_KEY, Scenario, ScenarioContext, watch_channel
 from .common import Cursor, SimUser, acting_as, iso_now
 
 ROSTER_SEED = "organiser-roster-v1"
@@ -167,6 +167,10 @@ class OrganiserDemo(Scenario):
     description = (
         "clients and trips edited by several organisers, presence on `organisers`, cursor-move "
         "on collaboration-cursors"
+    )
+    watch = (  # trips edited by several organisers, and who is online
+        watch_channel("trips-changes", broadcast=(), changes=[("public", "trips")]),
+        watch_channel("organisers", presence_key=MONITOR_KEY),
     )
 
     async def run(self, ctx: ScenarioContext) -> None:

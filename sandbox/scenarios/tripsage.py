@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
-from ..demo import Scenario, ScenarioContext
+from .base import Scenario, ScenarioContext, watch_channel
 from .common import SimUser, iso_now
 
 
@@ -140,6 +140,9 @@ class TripSageDemo(Scenario):
     description = (
         "chat:message and chat:typing on private session:{uuid} channels; realtime.send to "
         "user:{sub} and assistant replies"
+    )
+    watch = (  # a private chat session (the sandbox's service role may read it)
+        watch_channel(SESSIONS[0].topic, private=True, broadcast=("chat:message", "chat:typing")),
     )
 
     async def run(self, ctx: ScenarioContext) -> None:

@@ -225,7 +225,7 @@ def test_json_path_keys_are_parameters_too():
 
 def test_prefer_range_and_status_helpers():
     from sandbox.rest.errors import status_for
-    from sandbox.rest.handlers import content_range, parse_prefer, parse_range
+    from sandbox.rest.http import content_range, parse_prefer, parse_range
 
     assert parse_prefer(["return=representation, count=exact", "tx=rollback"]) == {
         "return": "representation",

@@ -1,32 +1,29 @@
-"""Demo traffic: pluggable scenarios that make the sandbox look like a busy project.
+"""What every demo scenario builds on: a minimal client, the scenario's context, the base class.
 
-A scenario is a class with a `name`, optional SQL it needs, and `async run(ctx)` that loops until
-cancelled. Simulated users reach the server over a real websocket (`DemoClient`), so demo traffic
-takes exactly the path a real client's does; database changes are committed by SQL and arrive via
-logical decoding. A scenario that crashes is logged and restarted with backoff: the sandbox is
-never silent for long.
+A scenario is a class with a `name`, optional SQL it needs, the channels a monitor should watch
+to see its traffic, and `async run(ctx)` that loops until cancelled. Simulated users reach the
+server over a real websocket (`DemoClient`), so demo traffic takes exactly the path a real
+client's does; database changes are committed by SQL and arrive via logical decoding.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import aiohttp
 import asyncpg
 import orjson
 
-from . import auth
+from ..auth import ProjectKeys
 
-if TYPE_CHECKING:
-    from .server import Sandbox
-
-log = logging.getLogger("sandbox.demo")
+MONITOR_KEY = "realtime-monitor"  # the presence key a monitor joins presence channels with
 
 
 class DemoClient:
@@ -118,29 +115,41 @@ class DemoClient:
         await self.session.close()
 
 
+@dataclass(frozen=True)
+class Project:
+    """What scenarios know of the sandbox: where it listens, its database, its keys."""
+
+    base_url: str
+    db: asyncpg.Pool
+    keys: ProjectKeys
+
+
 class ScenarioContext:
     """What a scenario may use: the database, keys for made-up users, clients, time, chance."""
 
-    def __init__(self, sandbox: Sandbox, rate: float, rng: random.Random) -> None:
-        self.sandbox = sandbox
+    def __init__(self, project: Project, rate: float, rng: random.Random) -> None:
+        self.project = project
         self.rate = max(rate, 0.01)
         self.rng = rng
         self.clients: list[DemoClient] = []
 
     @property
     def db(self) -> asyncpg.Pool:
-        assert self.sandbox.pool is not None
-        return self.sandbox.pool
+        return self.project.db
 
     @property
     def base_url(self) -> str:
-        return self.sandbox.base_url
+        return self.project.base_url
+
+    @property
+    def service_role_key(self) -> str:
+        return self.project.keys.service_role
 
     def user_token(self, sub: str, role: str = "authenticated", **claims: Any) -> str:
-        return auth.mint(self.sandbox.secret, role, sub=sub, **claims)
+        return self.project.keys.user_token(sub, role, **claims)
 
     async def client(self, token: str | None = None) -> DemoClient:
-        c = await DemoClient.connect(self.base_url, token or self.sandbox.anon_key)
+        c = await DemoClient.connect(self.base_url, token or self.project.keys.anon)
         self.clients.append(c)
         return c
 
@@ -154,53 +163,37 @@ class ScenarioContext:
 
 
 class Scenario(ABC):
+    """One kind of demo traffic. `watch` lists the channels a monitor should watch to see it, in
+    the watch-config shape (`watch_channel` builds one)."""
+
     name: ClassVar[str]
     description: ClassVar[str] = ""
     sql: ClassVar[list[Path]] = []
+    watch: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     @abstractmethod
     async def run(self, ctx: ScenarioContext) -> None:
         """Generate traffic until cancelled."""
 
 
-def registry() -> dict[str, type[Scenario]]:
-    from .scenarios import SCENARIOS
-
-    return {s.name: s for s in SCENARIOS}
-
-
-class DemoRunner:
-    def __init__(self, sandbox: Sandbox, names: list[str], rate: float, seed: int) -> None:
-        known = registry()
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ValueError(f"unknown scenario(s) {unknown}; choose from {sorted(known)}")
-        self.sandbox = sandbox
-        self.scenarios = [known[n]() for n in (names or sorted(known))]
-        self.rate = rate
-        self.seed = seed
-
-    async def run(self) -> None:
-        await asyncio.gather(*(self._supervise(i, s) for i, s in enumerate(self.scenarios)))
-
-    async def _supervise(self, index: int, scenario: Scenario) -> None:
-        delay = 1.0
-        attempt = 0
-        while True:
-            ctx = ScenarioContext(
-                self.sandbox, self.rate, random.Random(self.seed * 1000 + index + attempt)
-            )
-            try:
-                for path in scenario.sql:
-                    async with self.sandbox.pool.acquire() as conn:  # type: ignore[union-attr]
-                        await conn.execute(path.read_text())
-                await scenario.run(ctx)
-            except asyncio.CancelledError:
-                await ctx.close()
-                raise
-            except Exception:
-                log.exception("demo scenario %s failed; restarting in %.0fs", scenario.name, delay)
-            await ctx.close()
-            attempt += 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30)
+def watch_channel(
+    topic: str,
+    *,
+    private: bool = False,
+    presence_key: str = "",
+    broadcast: Sequence[str] = ("*",),
+    changes: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """One channel of a watch config, as the monitor reads it: presence is watched when a
+    presence key is given; `changes` are (schema, table) pairs, every event, no filter."""
+    return {
+        "topic": topic,
+        "private": private,
+        "presence": bool(presence_key),
+        "presence_key": presence_key,
+        "broadcast": list(broadcast),
+        "postgres_changes": [
+            {"schema": schema, "table": table, "event": "*", "filter": ""}
+            for schema, table in changes
+        ],
+    }
