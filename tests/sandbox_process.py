@@ -53,7 +53,7 @@ def _cleanup() -> None:
 @dataclass
 class SandboxProcess:
     proc: subprocess.Popen[str]
-    info: dict[str, str]
+    info: dict[str, Any]
     log_path: Path
     args: list[str] = field(default_factory=list)
     log_file: Any = None
@@ -77,6 +77,11 @@ class SandboxProcess:
     @property
     def db_url(self) -> str:
         return self.info["db_url"]
+
+    @property
+    def watch(self) -> list[dict[str, Any]]:
+        """The channels the sandbox says a monitor should watch on its demo."""
+        return self.info["watch"]
 
     @property
     def ws_url(self) -> str:
@@ -124,7 +129,7 @@ def start_sandbox(
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    found: dict[str, str] = {}
+    found: dict[str, Any] = {}
 
     def read() -> None:
         assert proc.stdout is not None

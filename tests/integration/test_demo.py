@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from realtime import AsyncRealtimeClient
+from wire import Wire
 
 
 async def test_demo_sandbox_is_ready_fast_and_never_silent(fresh_sandbox):
@@ -42,3 +43,41 @@ async def test_demo_sandbox_is_ready_fast_and_never_silent(fresh_sandbox):
     assert max(members) >= 1, "presence members"
     assert sb.proc.poll() is None, "the sandbox keeps running"
     assert "Traceback" not in sb.log()
+
+
+async def test_every_channel_the_sandbox_says_to_watch_joins_on_its_demo(fresh_sandbox):
+    """The READY line's `watch` is what a monitor subscribes to with no config of its own: every
+    channel must join, and every postgres_changes binding must be confirmed, on the demo."""
+    sb = fresh_sandbox("--demo")
+    assert sb.watch, "the READY line names the channels to watch"
+    w = await Wire.open(sb.url, sb.service_role_key)
+    try:
+        for channel in sb.watch:
+            config = {
+                "broadcast": {"self": False, "ack": False},
+                "presence": {"key": channel["presence_key"], "enabled": channel["presence"]},
+                "postgres_changes": [
+                    {k: v for k, v in b.items() if v} for b in channel["postgres_changes"]
+                ],
+                "private": channel["private"],
+            }
+            assert await _joins(w, channel["topic"], config), channel
+    finally:
+        await w.close()
+
+
+async def _joins(w, topic: str, config: dict) -> bool:
+    """Join (retrying while the demo's scenarios are still creating their tables); True once the
+    join is ok and its postgres_changes, if any, are confirmed."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        join_ref, reply = await w.join(topic, config)
+        if reply["payload"]["status"] != "ok":
+            return False
+        if not config["postgres_changes"]:
+            return True
+        system = await w.recv_event("system", timeout=5)
+        if system["payload"]["status"] == "ok":
+            return True
+        await asyncio.sleep(0.5)  # the demo's tables may not exist yet: join again
+    return False

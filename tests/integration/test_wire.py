@@ -555,3 +555,70 @@ def test_kind4_layout_helper_matches_reference_example():
         b'\x04\x0e\x05\x00\x01realtime:room1hello{"a":1}'
     )
     assert struct.unpack("B", b"\x04")[0] == 4
+
+
+# --- what the sandbox tells a monitor to watch -----------------------------------------------
+
+
+def _changes(topic: str, schema: str, table: str) -> dict:
+    return {
+        "topic": topic,
+        "private": False,
+        "presence": False,
+        "presence_key": "",
+        "broadcast": [],
+        "postgres_changes": [{"schema": schema, "table": table, "event": "*", "filter": ""}],
+    }
+
+
+def _channel(topic: str, **overrides) -> dict:
+    base = {
+        "topic": topic,
+        "private": False,
+        "presence": False,
+        "presence_key": "",
+        "broadcast": ["*"],
+        "postgres_changes": [],
+    }
+    return {**base, **overrides}
+
+
+# The demo's channels as the monitor hard-coded them before the sandbox said them itself.
+DEMO_WATCH = [
+    _channel("demo"),
+    _channel("demo-presence", presence=True, presence_key="realtime-monitor"),
+    _channel(
+        "demo-rows",
+        postgres_changes=[{"schema": "public", "table": "demo_items", "event": "*", "filter": ""}],
+    ),
+    _channel(
+        "group-live-slots",
+        postgres_changes=[{"schema": "group", "table": "live_slots", "event": "*", "filter": ""}],
+    ),
+    _changes("task-updates", "public", "project_tasks"),
+    _channel("user-presence", presence=True, presence_key="realtime-monitor"),
+    _changes("bookings-changes", "homeser", "bookings"),
+    _changes("trips-changes", "public", "trips"),
+    _channel("organisers", presence=True, presence_key="realtime-monitor"),
+    _channel(
+        "session:20000000-0000-4000-9000-000000000001",
+        private=True,
+        broadcast=["chat:message", "chat:typing"],
+    ),
+]
+
+
+async def test_ready_line_and_watch_endpoint_name_the_demo_channels(sandbox):
+    assert sandbox.watch == DEMO_WATCH
+    async with aiohttp.ClientSession() as s, s.get(sandbox.url + "/sandbox/v1/watch") as r:
+        assert r.status == 200
+        assert await r.json() == DEMO_WATCH
+
+
+async def test_watch_follows_the_chosen_scenarios(fresh_sandbox):
+    sb = fresh_sandbox("--scenario", "layer5", "--scenario", "basic")
+    expected = [c for c in DEMO_WATCH if c["topic"] in {"demo", "demo-presence", "demo-rows"}]
+    expected += [c for c in DEMO_WATCH if c["topic"] in {"task-updates", "user-presence"}]
+    assert sb.watch == expected
+    async with aiohttp.ClientSession() as s, s.get(sb.url + "/sandbox/v1/watch") as r:
+        assert await r.json() == expected
