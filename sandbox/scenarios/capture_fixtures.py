@@ -110,49 +110,60 @@ async def _wait_update(ws: aiohttp.ClientWebSocketResponse, slot: dict[str, Any]
             return got
 
 
-async def capture(url: str, anon_key: str, db_url: str, out: Path) -> tuple[Path, Path]:
+async def _provoke(
+    http: aiohttp.ClientSession, conn: asyncpg.Connection, url: str, anon_key: str
+) -> dict[str, Any]:
+    """From the fixed base state, one traveler opts in and live-slots-update runs: the frame of
+    the UPDATE that follows, as a subscriber of the itinerary's live slot receives it."""
     itinerary = FIXTURE
+    await seed(conn, [itinerary])
+    await conn.executemany(  # back to the base state, as the owner
+        "update concierge.presence set opt_in = $3, visible = $4, status = $5 "
+        "where traveler_id = $1 and itinerary_id = $2 "
+        "and (opt_in, visible, status) is distinct from ($3, $4, $5)",
+        [
+            (t.traveler_id, t.itinerary_id, t.opt_in, t.visible, t.status)
+            for t in itinerary.travelers
+        ],
+    )
+    await invoke(http, url, anon_key, {"itinerary_id": itinerary.itinerary_id})
+    ws_url = url.replace("http", "ws", 1) + f"/realtime/v1/websocket?apikey={anon_key}&vsn=1.0.0"
+    async with http.ws_connect(ws_url) as ws:
+        await _subscribe(ws, itinerary.itinerary_id)
+        traveler = itinerary.travelers[-1]  # opted out, visible, online: opts in
+        await write_presence(conn, traveler.traveler_id, itinerary.itinerary_id, opt_in=True)
+        answer = await invoke(http, url, anon_key, {"itinerary_id": itinerary.itinerary_id})
+        if answer["changed"] != [itinerary.itinerary_id]:
+            raise RuntimeError(f"live-slots-update changed nothing: {answer}")
+        return await _wait_update(ws, answer["slots"][0])
+
+
+async def _stored(conn: asyncpg.Connection) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """The itinerary's presence rows, its live_slots row, and the counters counted directly."""
+    itinerary_id = FIXTURE.itinerary_id
+    presence = json.loads(
+        await conn.fetchval(
+            "select coalesce(jsonb_agg(to_jsonb(p) order by p.traveler_id), '[]')::text "
+            "from concierge.presence p where p.itinerary_id = $1",
+            itinerary_id,
+        )
+    )
+    slot = json.loads(
+        await conn.fetchval(
+            'select to_jsonb(s)::text from "group".live_slots s where s.itinerary_id = $1',
+            itinerary_id,
+        )
+    )
+    counted = dict(await conn.fetchrow(COUNTERS_SQL, itinerary_id))
+    return presence, slot, counted
+
+
+async def capture(url: str, anon_key: str, db_url: str, out: Path) -> tuple[Path, Path]:
     conn = await asyncpg.connect(db_url)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-            await seed(conn, [itinerary])
-            await conn.executemany(  # back to the base state, as the owner
-                "update concierge.presence set opt_in = $3, visible = $4, status = $5 "
-                "where traveler_id = $1 and itinerary_id = $2 "
-                "and (opt_in, visible, status) is distinct from ($3, $4, $5)",
-                [
-                    (t.traveler_id, t.itinerary_id, t.opt_in, t.visible, t.status)
-                    for t in itinerary.travelers
-                ],
-            )
-            await invoke(http, url, anon_key, {"itinerary_id": itinerary.itinerary_id})
-            ws_url = url.replace("http", "ws", 1) + (
-                f"/realtime/v1/websocket?apikey={anon_key}&vsn=1.0.0"
-            )
-            async with http.ws_connect(ws_url) as ws:
-                await _subscribe(ws, itinerary.itinerary_id)
-                traveler = itinerary.travelers[-1]  # opted out, visible, online: opts in
-                await write_presence(
-                    conn, traveler.traveler_id, itinerary.itinerary_id, opt_in=True
-                )
-                answer = await invoke(http, url, anon_key, {"itinerary_id": itinerary.itinerary_id})
-                if answer["changed"] != [itinerary.itinerary_id]:
-                    raise RuntimeError(f"live-slots-update changed nothing: {answer}")
-                frame = await _wait_update(ws, answer["slots"][0])
-        presence = json.loads(
-            await conn.fetchval(
-                "select coalesce(jsonb_agg(to_jsonb(p) order by p.traveler_id), '[]')::text "
-                "from concierge.presence p where p.itinerary_id = $1",
-                itinerary.itinerary_id,
-            )
-        )
-        slot = json.loads(
-            await conn.fetchval(
-                'select to_jsonb(s)::text from "group".live_slots s where s.itinerary_id = $1',
-                itinerary.itinerary_id,
-            )
-        )
-        counted = dict(await conn.fetchrow(COUNTERS_SQL, itinerary.itinerary_id))
+            frame = await _provoke(http, conn, url, anon_key)
+        presence, slot, counted = await _stored(conn)
     finally:
         await conn.close()
     record = frame["payload"]["data"]["record"]
@@ -172,7 +183,7 @@ async def capture(url: str, anon_key: str, db_url: str, out: Path) -> tuple[Path
             "live-slots-update derived from them, captured from the sandbox"
         ),
         "captured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "itinerary_id": itinerary.itinerary_id,
+        "itinerary_id": FIXTURE.itinerary_id,
         "counters": {
             "presence_opt_in": "travelers with opt_in",
             "presence_visible": "travelers with opt_in and visible",
