@@ -26,7 +26,7 @@ system-deps:
 
 # The dashboard. With no SUPABASE_URL/watch.toml it starts the sandbox with demo traffic.
 serve: $(STAMP)
-	$(PY) -m dashboards serve --host $(HOST) --port $(PORT)
+	$(PY) -m monitor serve --host $(HOST) --port $(PORT)
 
 # Just the local Realtime sandbox with demo traffic, for your own clients.
 sandbox: $(STAMP)

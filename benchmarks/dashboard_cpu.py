@@ -2,7 +2,7 @@
 
 Method (also in benchmarks/README.md):
 * A sandbox with its demo traffic (a few events/s, so every page has something to show) and a
-  dashboard server with default settings (`python -m dashboards serve`), watching the browser
+  dashboard server with default settings (`python -m monitor serve`), watching the browser
   tests' channels (demo broadcasts, presence, rows, `group.live_slots` changes) plus
   `bench-load`, with both probes on, as by default.
 * Load: a separate process (`dashboard_harness.py load`) posts 100 broadcasts to `bench-load`

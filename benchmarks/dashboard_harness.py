@@ -1,4 +1,4 @@
-"""Shared pieces of the dashboard benchmarks: a real sandbox, a real `python -m dashboards serve`,
+"""Shared pieces of the dashboard benchmarks: a real sandbox, a real `python -m monitor serve`,
 Debian's Chromium through Playwright, /proc readings, and a paced broadcast load generator.
 
 The load generator runs as its own process (`python benchmarks/dashboard_harness.py load ...`),

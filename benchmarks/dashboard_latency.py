@@ -4,7 +4,7 @@ against a plain realtime-py subscriber to the same changes in the same run.
 Method (also in benchmarks/README.md):
 * A sandbox with only the `basic` demo scenario (`--demo --scenario basic`): background traffic
   flows, but nothing else writes `group.live_slots`, so the row under test is quiet.
-* A dashboard server with default settings (`python -m dashboards serve`), whose watch config
+* A dashboard server with default settings (`python -m monitor serve`), whose watch config
   joins `group-live-slots` with postgres_changes on `group.live_slots` (as the browser tests do).
 * One Chromium page on `/app?page=slots`. A row for a test itinerary is inserted and the bench
   waits until its card shows.

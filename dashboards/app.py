@@ -1,17 +1,26 @@
-"""The served app: one template, a page per `?page=` (overview, slots, presence, inspector), and
-the wall at `/wall` or `?view=wall`. Each page builds only its own views, so a session costs what
-its page needs and nothing more."""
+"""The pages: one template, a page per `?page=` (overview, slots, presence, inspector), and the
+wall at `/wall` or `?view=wall`. Each page builds only its own view, so a session costs what
+its page needs and nothing more.
+
+Nothing here starts anything: the composition root (`monitor`) hands in the shared snapshots,
+the dashboard settings and, if it can send, the test-broadcast command. A notebook calls
+`view()` for a single view without the template.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import panel as pn
 from panel.theme.fast import Fast
+
+from metrics.shared import SharedSnapshots
 
 from .inspector import Inspector
 from .live import LiveView
 from .overview import Overview
 from .presence import Presence
-from .runtime import Runtime, get_runtime
 from .slots import Slots
 from .wall import Wall
 
@@ -20,16 +29,13 @@ from .wall import Wall
 # every page; the system font stack below reads just as well.
 Fast._resources = {**Fast._resources, "font": {}}
 
-# Once per process, at import: calling pn.extension again inside each session resets
-# per-process settings while other sessions are rendering.
-pn.extension("tabulator", notifications=False)
-
 PAGES: dict[str, tuple[str, type[LiveView]]] = {
     "overview": ("Overview", Overview),
     "slots": ("Live slots", Slots),
     "presence": ("Presence", Presence),
     "inspector": ("Inspector", Inspector),
 }
+Send = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 NAV_CSS = """
 .rm-nav a { display: block; padding: 10px 14px; margin: 2px 0; border-radius: 8px;
@@ -59,19 +65,39 @@ def nav(active: str) -> pn.pane.HTML:
     )
 
 
-def build(page: str | None = None, runtime: Runtime | None = None) -> pn.viewable.Viewable:
-    runtime = runtime or get_runtime()
+def view(page: str, data: SharedSnapshots, settings: Any, send: Send | None = None) -> LiveView:
+    """One page's view: `settings` is the [dashboard] section (update_ms, chart_ms, title,
+    stale_after_s)."""
+    common: dict[str, Any] = {
+        "data": data,
+        "update_ms": settings.update_ms,
+        "chart_ms": settings.chart_ms,
+    }
+    if page == "wall":
+        return Wall(title=settings.title, stale_after_s=settings.stale_after_s, **common)
+    if page == "overview":
+        limit = getattr(data.alerts, "latency_p95_ms_max", 0.0) or 0.0
+        return Overview(latency_max_ms=limit, **common)
+    if page == "inspector":
+        return Inspector(send=send, **common)
+    return PAGES[page][1](**common)
+
+
+def build(
+    data: SharedSnapshots, settings: Any, send: Send | None = None, page: str | None = None
+) -> pn.viewable.Viewable:
+    """The page a browser session asked for (`?page=` / `?view=wall`), in the template."""
     page = page or _arg("view") or _arg("page") or "overview"
     if page == "wall":
-        return Wall(runtime).__panel__()
+        return view("wall", data, settings)
     if page not in PAGES:
         page = "overview"
-    label, view_cls = PAGES[page]
-    view = view_cls(runtime)
-    template = pn.template.FastListTemplate(
-        title=runtime.config.dashboard.title,
+    label = PAGES[page][0]
+    body = pn.Column(f"## {label}", view(page, data, settings, send), sizing_mode="stretch_width")
+    return pn.template.FastListTemplate(
+        title=settings.title,
         sidebar=[nav(page)],
-        main=[pn.Column(f"## {label}", view, sizing_mode="stretch_width")],
+        main=[body],
         sidebar_width=210,
         accent="#2563eb",
         theme_toggle=True,
@@ -81,4 +107,3 @@ def build(page: str | None = None, runtime: Runtime | None = None) -> pn.viewabl
         font_url="",
         main_layout=None,
     )
-    return template

@@ -1,8 +1,9 @@
 """Streaming Bokeh charts: each keeps its own ColumnDataSource and streams only new seconds.
 
 Rows are streamed once their second is complete (the current second is still filling up), with
-`rollover` bounding what the browser keeps to the window. Charts of one page share an x-range
-that a page moves once per second, so they scroll together.
+`rollover` bounding what the browser keeps to the window. Charts of one page share one
+`DataRange1d(follow="end")`: the browser moves it as data arrives, so the charts scroll together
+and the server sends no range updates at all.
 
 The reshaping (long frame → one column per series) is a pure function of a snapshot, so it is
 done once per snapshot for every session (`Runtime.derived`); what a session does per second is
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bokeh.models import ColumnDataSource, HoverTool, Legend, Range1d, Span
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Legend, Span
 from bokeh.plotting import figure
 
 from .theme import KIND_COLORS, PALETTE, STATUS_COLORS
@@ -89,26 +90,14 @@ def rate_columns(rates: pd.DataFrame, column: str, groups: list[str]) -> Columns
     return out
 
 
-def _span(now: float, window_s: float, started_at: float | None) -> tuple[float, float]:
-    """The visible time span: the window, or less while there is less history than that."""
-    start = now - window_s
-    if started_at is not None:
-        start = max(start, min(started_at - 5, now - 60))
-    return start * 1000, now * 1000
+def following_range(window_s: float) -> DataRange1d:
+    """An x-range that shows the newest `window_s` of its renderers' data, moved by the browser.
+    Set its `renderers` to the charts that define "now" (not the timeline, whose current period
+    runs off the right edge)."""
+    return DataRange1d(follow="end", follow_interval=window_s * 1000, range_padding=0)
 
 
-def shared_range(now: float, window_s: float, started_at: float | None = None) -> Range1d:
-    start, end = _span(now, window_s, started_at)
-    return Range1d(start=start, end=end)
-
-
-def move_range(rng: Range1d, now: float, window_s: float, started_at: float | None = None) -> None:
-    start, end = _span(now, window_s, started_at)
-    if abs(rng.end - end) >= 500 or abs(rng.start - start) >= 500:
-        rng.update(start=start, end=end)
-
-
-def _figure(title: str, x_range: Range1d, height: int, y_label: str) -> Any:
+def _figure(title: str, x_range: DataRange1d, height: int, y_label: str) -> Any:
     fig = figure(
         title=title,
         x_axis_type="datetime",
@@ -127,7 +116,7 @@ def _figure(title: str, x_range: Range1d, height: int, y_label: str) -> Any:
 class LatencyChart:
     """p50–p95 band, p99 line for commit-to-receive; the probe's round trip as a line."""
 
-    def __init__(self, x_range: Range1d, window_s: float, threshold_ms: float = 0.0) -> None:
+    def __init__(self, x_range: DataRange1d, window_s: float, threshold_ms: float = 0.0) -> None:
         self.window_s = window_s
         self.source = ColumnDataSource({k: [] for k in LATENCY_KEYS})
         fig = _figure("Latency (ms): commit → receive, and probe round trip", x_range, 260, "ms")
@@ -175,6 +164,7 @@ class LatencyChart:
             )
         )
         self.figure = fig
+        self.renderers = [band, p99, p50, rtt]
         self.last = -math.inf
 
     def update(self, cols: Columns, complete_before: float) -> None:
@@ -188,7 +178,11 @@ class RateChart:
     """Messages per second, stacked by kind (or by channel: the top channels plus `other`)."""
 
     def __init__(
-        self, x_range: Range1d, window_s: float, by: str = "kind", channels: list[str] | None = None
+        self,
+        x_range: DataRange1d,
+        window_s: float,
+        by: str = "kind",
+        channels: list[str] | None = None,
     ) -> None:
         self.window_s = window_s
         self.by = by
@@ -212,6 +206,7 @@ class RateChart:
         )
         fig.add_layout(legend, "above")
         self.figure = fig
+        self.renderers = list(stack)
         self.last = -math.inf
 
     @property
@@ -232,7 +227,7 @@ class RateChart:
 class TimelineChart:
     """Connection status over time: one coloured bar per status period, outages in red/amber."""
 
-    def __init__(self, x_range: Range1d) -> None:
+    def __init__(self, x_range: DataRange1d) -> None:
         self.source = ColumnDataSource(
             {k: [] for k in ("left", "right", "status", "reason", "color", "dur")}
         )

@@ -1,10 +1,13 @@
 """Inspector: the event log behind every number.
 
-A filterable table (channel, kind, event, table, free-text search over the payload), newest
-first, bounded to the last `MAX_ROWS` events; click a row for its JSON. Pause freezes the view
-while the store keeps buffering; resume catches up with everything still in the store's ring.
-Downloads give the filtered rows, payload included, as CSV or Parquet. The form sends a test
-broadcast on a joined channel.
+A table of the last `MAX_ROWS` events, newest first, filterable by channel, kind, event and table
+and searchable over payloads; click a row for its JSON. New events arrive as a delta keyed by
+seq from each snapshot and are `stream`ed into the Tabulator with a rollover; the filters are
+Tabulator filters (`add_filter`), applied server-side with the remote pagination that keeps
+Tabulator's page buttons from leaking (see `tables`). Pause freezes the view while the store keeps
+buffering; resume catches up with everything the snapshot still holds. Downloads give the
+filtered rows, payload included, as CSV or Parquet. When the composition root gives it a way to
+send (`send`), a form sends a test broadcast on a joined channel.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import panel as pn
+import param
 
 from feeds.events import KINDS, Event
 from metrics.snapshot import Snapshot
-from metrics.store import Pulse
 
 from .live import LiveView, set_if_changed
 from .tables import page_note, paged_table
@@ -29,14 +33,22 @@ from .theme import STYLES
 MAX_ROWS = 2_000
 ALL = "(all)"
 COLUMNS = ["seq", "time", "channel", "kind", "event", "table", "latency_ms", "size"]
+EMPTY = pd.DataFrame(
+    {
+        c: pd.Series(
+            dtype="int64" if c in ("seq", "size") else "float64" if c == "latency_ms" else "object"
+        )
+        for c in COLUMNS
+    }
+)
 
 
-def rows(events: list[Event]) -> pd.DataFrame:
-    if not events:
-        return pd.DataFrame(columns=[*COLUMNS, "text"])
+def rows(delta: tuple[tuple[int, Event], ...]) -> pd.DataFrame:
+    """The table's rows for (seq, event) pairs."""
+    events = [e for _, e in delta]
     return pd.DataFrame(
         {
-            "seq": 0,  # assigned by the caller, who knows where this batch sits in the store
+            "seq": np.fromiter((s for s, _ in delta), np.int64, len(delta)),
             "time": [
                 datetime.fromtimestamp(e.received_at, UTC).strftime("%H:%M:%S.%f")[:-3]
                 for e in events
@@ -46,41 +58,55 @@ def rows(events: list[Event]) -> pd.DataFrame:
             "event": [e.event for e in events],
             "table": [f"{e.schema}.{e.table}" if e.table else "" for e in events],
             "latency_ms": [
-                round(e.latency_ms, 2) if e.latency_ms is not None else None for e in events
+                round(e.latency_ms, 2) if e.latency_ms is not None else np.nan for e in events
             ],
-            "size": [e.size for e in events],
-            "text": [orjson.dumps(e.payload).decode().lower() for e in events],
+            "size": np.fromiter((e.size for e in events), np.int64, len(events)),
         }
     )
 
 
 class Inspector(LiveView):
+    send = param.Callable(
+        None, allow_None=True, doc="async (topic, event, payload): sends a test broadcast."
+    )
+
     def layout(self) -> pn.viewable.Viewable:
-        self.seq = max(0, self.store.last_seq - MAX_ROWS)
-        self.frame = pd.DataFrame(columns=[*COLUMNS, "text"])
-        self.payloads: dict[int, dict[str, Any]] = {}
+        self.seq = 0  # the newest event in the table
+        self.newest = 0  # the newest event in the latest snapshot (more while paused)
+        self.events: dict[int, Event] = {}  # what the table's rows refer to, by seq
+        self.texts: dict[int, str] = {}  # their payloads as lower-case JSON, for the search
         self._selected_seq: int | None = None
         self._following = False
         w = pn.widgets
         self.channel = w.Select(name="Channel", options=[ALL], value=ALL, width=170)
-        self.kind = w.Select(
-            name="Kind",
-            options=[ALL, *KINDS],
-            value=ALL,
-            width=150,
-        )
+        self.kind = w.Select(name="Kind", options=[ALL, *KINDS], value=ALL, width=150)
         self.event = w.Select(name="Event", options=[ALL], value=ALL, width=150)
         self.table_filter = w.Select(name="Table", options=[ALL], value=ALL, width=170)
         self.search = w.TextInput(name="Search payload", placeholder="text…", width=200)
         self.pause = w.Toggle(name="Pause", button_type="warning", width=100, margin=(24, 5))
         self.status = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
         self.table = paged_table(
-            pd.DataFrame(columns=COLUMNS),
+            EMPTY,
             page_size=20,
             selectable=1,
-            layout="fit_columns",
+            layout="fit_data_stretch",
             height=560,
-            widths={"seq": 70, "time": 110, "kind": 140, "latency_ms": 100, "size": 70},
+            sorters=[{"field": "seq", "dir": "desc"}],
+            # columns as wide as their content, up to a limit past which a long topic wraps
+            # (at its hyphens) rather than being cut off
+            configuration={"columnDefaults": {"maxWidth": 230}},
+            formatters={c: {"type": "textarea"} for c in ("channel", "event", "table")},
+            titles={"latency_ms": "ms"},
+        )
+        self.table.add_filter(
+            pn.bind(
+                self._matching,
+                channel=self.channel,
+                kind=self.kind,
+                event=self.event,
+                table=self.table_filter,
+                text=self.search.param.value_input,
+            )
         )
         self.detail = pn.pane.JSON(
             {},
@@ -91,29 +117,12 @@ class Inspector(LiveView):
             theme="dark" if pn.config.theme == "dark" else "light",
         )
         self.detail_title = pn.pane.HTML("<b>Click a row to see its payload</b>")
-        csv = w.FileDownload(
-            callback=self._csv,
-            filename="realtime-events.csv",
-            label="Download CSV",
-            button_type="primary",
-            width=150,
-        )
-        parquet = w.FileDownload(
-            callback=self._parquet,
-            filename="realtime-events.parquet",
-            label="Download Parquet",
-            button_type="primary",
-            width=170,
-        )
-        for widget in (self.channel, self.kind, self.event, self.table_filter):
-            widget.param.watch(self._filters_changed, "value")
-        self.search.param.watch(self._filters_changed, "value_input")
         self.pause.param.watch(self._paused, "value")
         self.table.param.watch(self._selected, "selection")
         self.table.param.watch(self._note, "page")
-        form = self._broadcast_form()
-        self._ingest(self.store.events_since(self.seq))
-        self._show()
+        for widget in (self.channel, self.kind, self.event, self.table_filter):
+            widget.param.watch(self._note, "value")
+        self.search.param.watch(self._note, "value_input")
         return pn.Column(
             pn.Row(
                 self.channel,
@@ -124,85 +133,92 @@ class Inspector(LiveView):
                 self.pause,
                 sizing_mode="stretch_width",
             ),
-            pn.Row(self.status, csv, parquet, sizing_mode="stretch_width"),
+            pn.Row(self.status, *self._downloads(), sizing_mode="stretch_width"),
             pn.Row(
                 self.table,
-                pn.Column(self.detail_title, self.detail, width=380),
+                pn.Column(self.detail_title, self.detail, width=270),
                 sizing_mode="stretch_width",
             ),
-            form,
+            self._broadcast_form(),
             sizing_mode="stretch_width",
         )
 
     # --- data ---------------------------------------------------------------------------------
 
-    def _ingest(self, events: list[Event]) -> None:
-        if not events:
+    def _matching(
+        self, df: pd.DataFrame, channel: str, kind: str, event: str, table: str, text: str
+    ) -> pd.DataFrame:
+        """The rows the filters let through (a Tabulator filter function)."""
+        mask = np.ones(len(df), dtype=bool)
+        for column, value in (
+            ("channel", channel),
+            ("kind", kind),
+            ("event", event),
+            ("table", table),
+        ):
+            if value != ALL:
+                mask &= (df[column] == value).to_numpy()
+        needle = (text or "").strip().lower()
+        if needle:
+            texts = self.texts
+            mask &= np.fromiter(
+                (needle in texts.get(s, "") for s in df["seq"]), dtype=bool, count=len(df)
+            )
+        return df[mask]
+
+    def _catch_up(self, snap: Snapshot) -> None:
+        delta = snap.events_after(self.seq)[-MAX_ROWS:]
+        if not delta:
             return
-        events = events[-MAX_ROWS:]  # older ones would be formatted only to be dropped
-        first = self.store.last_seq - len(events) + 1
-        for i, e in enumerate(events):
-            self.payloads[first + i] = e.payload
-        fresh = rows(events)
-        fresh["seq"] = range(first, first + len(events))
-        frame = pd.concat([self.frame, fresh], ignore_index=True) if len(self.frame) else fresh
-        self.frame = frame.iloc[-MAX_ROWS:].reset_index(drop=True)
-        self.seq = self.store.last_seq
-        oldest = int(self.frame["seq"].iloc[0])
-        for seq in [s for s in self.payloads if s < oldest]:
-            del self.payloads[seq]
+        self.seq = delta[-1][0]
+        for s, e in delta:
+            self.events[s] = e
+            self.texts[s] = orjson.dumps(e.payload).decode().lower()
+        self.table.stream(rows(delta), rollover=MAX_ROWS, follow=False)
+        oldest = int(self.table.value["seq"].iloc[0])
+        for s in [s for s in self.events if s < oldest]:
+            del self.events[s]
+            del self.texts[s]
         self._options()
+        # Panel 1.9 sends streamed rows to the browser only when it shows the last page; newest
+        # first, the rows belong on page 1, so ask it to resend the page it shows.
+        self.table.param.trigger("value")
+        self._keep_selection()
 
     def _options(self) -> None:
+        value = self.table.value
         for widget, column in (
             (self.channel, "channel"),
             (self.event, "event"),
             (self.table_filter, "table"),
         ):
-            seen = sorted(v for v in self.frame[column].unique() if v)
-            options = [ALL, *seen]
+            options = [ALL, *sorted(v for v in value[column].unique() if v)]
             if options != widget.options:
                 widget.options = options
 
-    def filtered(self) -> pd.DataFrame:
-        f = self.frame
-        if f.empty:
-            return f
-        mask = pd.Series(True, index=f.index)
-        for widget, column in (
-            (self.channel, "channel"),
-            (self.kind, "kind"),
-            (self.event, "event"),
-            (self.table_filter, "table"),
-        ):
-            if widget.value != ALL:
-                mask &= f[column] == widget.value
-        text = (self.search.value_input or "").strip().lower()
-        if text:
-            mask &= f["text"].str.contains(text, regex=False)
-        return f[mask].iloc[::-1]
-
-    def _show(self) -> None:
-        view = self.filtered()
-        self.table.value = view[COLUMNS].reset_index(drop=True)
-        # Tabulator's selection is a row position: new rows on top would move it to another
-        # event, so follow the selected event by its seq instead.
-        if self._selected_seq is not None:
-            hits = (view["seq"] == self._selected_seq).to_numpy().nonzero()[0]
-            wanted = [int(hits[0])] if len(hits) else []
-            if self.table.selection != wanted:
-                self._following = True
+    def _keep_selection(self) -> None:
+        """Tabulator's selection is a row position, which streaming moves: keep the selected
+        event selected by its seq."""
+        if self._selected_seq is None:
+            return
+        seqs = self.table.value["seq"].to_numpy()
+        i = int(np.searchsorted(seqs, self._selected_seq))
+        wanted = [i] if i < len(seqs) and seqs[i] == self._selected_seq else []
+        if self.table.selection != wanted:
+            self._following = True
+            try:
                 self.table.selection = wanted
+            finally:
                 self._following = False
-        self._note()
 
     def _note(self, *_: Any) -> None:
-        note = f"{len(self.table.value):,} of {len(self.frame):,} buffered events match"
-        pages = page_note(self.table)
+        shown = len(self.table.current_view)
+        note = f"{shown:,} of {len(self.table.value):,} buffered events match"
+        pages = page_note(self.table, shown)
         if pages:
             note += f" · {pages}"
         if self.pause.value:
-            waiting = self.store.last_seq - self.seq
+            waiting = self.newest - self.seq
             note = (
                 f"<b>Paused</b>: the view is frozen; {waiting:,} new events are buffered "
                 "and will appear on resume. " + note
@@ -213,25 +229,22 @@ class Inspector(LiveView):
 
     # --- callbacks ----------------------------------------------------------------------------
 
-    def fast_key(self, pulse: Pulse) -> object:
-        return None  # the log refreshes with the slow tick: a table re-render is not 10 Hz
-
-    def refresh_slow(self, snapshot: Snapshot) -> None:
-        if self.pause.value:
-            self._show()
-            return
-        if self.store.last_seq != self.seq:
-            self._ingest(self.store.events_since(self.seq))
-            self._show()
-
-    def _filters_changed(self, *_: Any) -> None:
-        self._show()
+    def refresh_slow(self, snap: Snapshot) -> None:
+        self.newest = snap.seq
+        if not self.pause.value and snap.seq != self.seq:
+            self._catch_up(snap)
+        channels = list(self.data.channels)
+        if channels != self.bc_channel.options:
+            self.bc_channel.options = channels
+        self._note()
 
     def _paused(self, event: Any) -> None:
         self.pause.name = "Resume" if event.new else "Pause"
         if not event.new:
-            self._ingest(self.store.events_since(self.seq))
-        self._show()
+            snap = self.data.latest()
+            self.newest = snap.seq
+            self._catch_up(snap)
+        self._note()
 
     def _selected(self, event: Any) -> None:
         if self._following or not event.new:
@@ -239,17 +252,39 @@ class Inspector(LiveView):
         row = self.table.value.iloc[event.new[0]]
         seq = int(row["seq"])
         self._selected_seq = seq
-        payload = self.payloads.get(seq)
+        ev = self.events.get(seq)
         self.detail_title.object = (
             f"<b>#{seq}</b> {row['kind']} · {row['event']} on "
             f"<b>{row['channel']}</b> at {row['time']}"
         )
-        self.detail.object = payload if payload is not None else {"note": "no longer buffered"}
+        self.detail.object = ev.payload if ev is not None else {"note": "no longer buffered"}
+
+    # --- downloads ----------------------------------------------------------------------------
+
+    def _downloads(self) -> list[pn.widgets.FileDownload]:
+        common = dict(button_type="primary")
+        return [
+            pn.widgets.FileDownload(
+                callback=self._csv,
+                filename="realtime-events.csv",
+                label="Download CSV",
+                width=150,
+                **common,
+            ),
+            pn.widgets.FileDownload(
+                callback=self._parquet,
+                filename="realtime-events.parquet",
+                label="Download Parquet",
+                width=170,
+                **common,
+            ),
+        ]
 
     def _export(self) -> pd.DataFrame:
-        view = self.filtered()[COLUMNS].copy()
+        view = self.table.current_view[COLUMNS].copy()
         view["payload"] = [
-            orjson.dumps(self.payloads.get(int(s), {})).decode() for s in view["seq"]
+            orjson.dumps(e.payload if (e := self.events.get(int(s))) else {}).decode()
+            for s in view["seq"]
         ]
         return view
 
@@ -266,7 +301,7 @@ class Inspector(LiveView):
 
     def _broadcast_form(self) -> pn.viewable.Viewable:
         w = pn.widgets
-        channels = self.runtime.channels
+        channels = list(self.data.channels)
         self.bc_channel = w.Select(
             name="Channel", options=channels, value=channels[0] if channels else None, width=200
         )
@@ -286,6 +321,7 @@ class Inspector(LiveView):
             title="Send a test broadcast",
             collapsed=False,
             sizing_mode="stretch_width",
+            visible=self.send is not None,
         )
 
     def _send(self, *_: Any) -> None:
@@ -301,16 +337,15 @@ class Inspector(LiveView):
         if not topic or not event:
             self.bc_result.object = '<div class="rm-alert">Choose a channel and an event</div>'
             return
+        asyncio.ensure_future(self._deliver(topic, event, payload))
 
-        async def send() -> None:
-            try:
-                await self.runtime.send_broadcast(topic, event, payload)
-            except Exception as exc:
-                self.bc_result.object = f'<div class="rm-alert">Not sent: {exc}</div>'
-                return
-            self.bc_result.object = (
-                f'<div class="rm-note" data-testid="broadcast-sent">Sent '
-                f"<b>{event}</b> to <b>{topic}</b></div>"
-            )
-
-        asyncio.ensure_future(send())
+    async def _deliver(self, topic: str, event: str, payload: dict[str, Any]) -> None:
+        try:
+            await self.send(topic, event, payload)
+        except Exception as exc:
+            self.bc_result.object = f'<div class="rm-alert">Not sent: {exc}</div>'
+            return
+        self.bc_result.object = (
+            f'<div class="rm-note" data-testid="broadcast-sent">Sent '
+            f"<b>{event}</b> to <b>{topic}</b></div>"
+        )

@@ -1,14 +1,25 @@
-"""The one update loop of a browser session.
+"""`LiveView`: a Panel Viewer that keeps itself current from the shared snapshots.
 
-Each page is a `LiveView`. A session has one periodic callback (every `update_ms`, 100 ms by
-default) that reads the store's O(1) pulse and returns at once when nothing changed. When the
-pulse moved in a way the view shows (`fast_key`) it calls `refresh_fast` (cheap, latency-critical
-parts: status, live-slot counters). Once per `chart_ms` (1 s) of wall-clock time it also calls
-`refresh_slow` with the shared snapshot (charts, tiles, tables, ages). Slow refreshes are aligned
-to the clock, not to when the session opened, so every session's refresh falls in the same 100 ms
-after each second boundary and they all share one snapshot and what is derived from it. Both run
-under `pn.io.hold()` so one tick is one websocket message. The callback belongs to the session
-and stops with it; `on_session_destroyed` drops the view's references.
+Every page is a `LiveView` whose only input is a `SharedSnapshots` (`data`, a ClassSelector, as
+in Panel's DataStore tutorial). Its panes are built once, in the constructor; `__panel__` returns
+them and starts one periodic callback, so the same object works under `panel serve`, in a
+Jupyter cell and in a plain asyncio program:
+
+* every `update_ms` (100 ms) the callback reads the store's O(1) pulse and returns at once when
+  nothing this view shows has changed (`fast_key`);
+* when something shown at once changed (status, live-slot counters) it calls `refresh_fast`
+  with a snapshot covering that change;
+* once per `chart_ms` (1 s) of wall-clock time it calls `refresh_slow` with the snapshot of that
+  second. Slow refreshes are aligned to the clock, not to when a session opened, so all
+  sessions' refreshes fall in the same 100 ms after each second boundary and share one snapshot
+  and everything derived from it.
+
+Both run under `pn.io.hold()`, so one tick is one websocket message. The callback is registered
+with `pn.state.add_periodic_callback`, which ties it to the session: Panel stops it when the
+session is destroyed, and `_release` then drops what the view held.
+
+The callback runs in the background: Panel would otherwise mark the process busy around every
+tick, ten times a second per session, and every session's busy indicator would hear of it.
 """
 
 from __future__ import annotations
@@ -18,88 +29,96 @@ from typing import Any
 
 import panel as pn
 import param
-from panel.io.callbacks import PeriodicCallback
 
+from metrics.shared import SharedSnapshots
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
-from .runtime import Runtime
+_NEVER = object()
 
 
 class LiveView(pn.viewable.Viewer):
-    update_ms = param.Integer(default=100, bounds=(20, None))
-    chart_ms = param.Integer(default=1000, bounds=(100, None))
+    data = param.ClassSelector(class_=SharedSnapshots, doc="The process's shared snapshots.")
+    update_ms = param.Integer(100, bounds=(20, None), doc="How often the pulse is read.")
+    chart_ms = param.Integer(1000, bounds=(100, None), doc="How often charts and tables move.")
 
-    def __init__(self, runtime: Runtime, **params: Any) -> None:
-        dash = runtime.config.dashboard
-        params.setdefault("update_ms", dash.update_ms)
-        params.setdefault("chart_ms", dash.chart_ms)
+    def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.runtime = runtime
-        self.store = runtime.store
-        self._pulse: Pulse | None = None
-        self._fast_key: Any = object()
+        self._fast_key: Any = _NEVER
         self._slow_slot = -1
         self._callback: Any = None
         self.updates = 0  # ticks that changed something, for tests and benchmarks
+        self._panel = self.layout()
+        self.tick(force=True)
 
     # --- to implement -------------------------------------------------------------------------
 
     def layout(self) -> pn.viewable.Viewable:
+        """Build the panes, once."""
         raise NotImplementedError
 
     def fast_key(self, pulse: Pulse) -> Any:
         """The part of the pulse this view shows on its fast path; a tick whose key is unchanged
         costs nothing. Views with no fast path return a constant."""
-        return pulse
+        return None
 
     def observe(self, pulse: Pulse) -> None:
         """Called on every tick with the pulse, for bookkeeping that touches no model."""
 
-    def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
-        """New data arrived (at most every update_ms). Keep it cheap."""
+    def refresh_fast(self, snap: Snapshot) -> None:
+        """Something this view shows at once changed (at most every update_ms). Keep it cheap."""
 
-    def refresh_slow(self, snapshot: Snapshot) -> None:
+    def refresh_slow(self, snap: Snapshot) -> None:
         """Once per chart_ms: charts, tables, tiles, ages."""
 
     # --- loop ---------------------------------------------------------------------------------
 
     def __panel__(self) -> pn.viewable.Viewable:
-        view = self.layout()
-        self.tick(force=True)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            # background=True: Panel would otherwise mark the session busy and idle around every
-            # tick, ten times a second, and send those changes to the browser.
-            self._callback = PeriodicCallback(
-                callback=self.tick, period=self.update_ms, background=True
-            )
-            self._callback.start()
-            pn.state.on_session_destroyed(self._destroyed)
-        return view
+        self.start()
+        return self._panel
+
+    def start(self) -> None:
+        """Start refreshing (idempotent): in a server session the callback belongs to it; in a
+        notebook or a plain program it runs on the current asyncio loop."""
+        if self._callback is not None:
+            return
+        cb = pn.state.add_periodic_callback(self.tick, period=self.update_ms, start=False)
+        cb.log = False
+        cb._background = True  # see the module docstring
+        cb.start()
+        self._callback = cb
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            pn.state.on_session_destroyed(self._release)
+
+    def stop(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
 
     def tick(self, force: bool = False) -> None:
-        pulse = self.store.pulse()
+        data = self.data
+        pulse = data.pulse()
         self.observe(pulse)
         key = self.fast_key(pulse)
         fast = force or key != self._fast_key
-        slot = int(time.time() * 1000) // self.chart_ms
+        now = time.time()
+        slot = int(now * 1000) // self.chart_ms
         slow = force or slot != self._slow_slot
         if not (fast or slow):
             return
         with pn.io.hold():
             if fast:
                 self._fast_key = key
-                previous, self._pulse = self._pulse, pulse
-                self.refresh_fast(pulse, previous)
+                self.refresh_fast(data.covering(pulse))
             if slow:
                 self._slow_slot = slot
-                self.refresh_slow(self.runtime.snapshot())
+                self.refresh_slow(data.since(slot * self.chart_ms / 1000))
         self.updates += 1
 
-    def _destroyed(self, session_context: Any) -> None:
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
+    def _release(self, session_context: Any) -> None:
+        self.stop()
+        self._panel = None
 
 
 def set_if_changed(obj: Any, value: Any, attr: str = "object") -> bool:

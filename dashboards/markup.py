@@ -144,8 +144,10 @@ def sparkline(
         path.append(xy(t, prev))
         path.append(xy(t, v))
     return (
-        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'preserveAspectRatio="none">'
         f'<polyline fill="none" stroke="{color}" stroke-width="1.6" opacity="0.8" '
+        'vector-effect="non-scaling-stroke" '
         f'points="{" ".join(path)}"/></svg>'
     )
 

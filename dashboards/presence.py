@@ -13,7 +13,7 @@ from bokeh.plotting import figure
 
 from metrics.snapshot import Snapshot
 
-from .charts import Columns, move_range, ms, shared_range, stream_new
+from .charts import Columns, following_range, ms, stream_new
 from .live import LiveView, set_if_changed
 from .markup import esc
 from .tables import paged_table
@@ -23,8 +23,7 @@ from .theme import PALETTE, STYLES
 class MemberChart:
     """Members per channel over time: one step line per channel, rebuilt when channels change."""
 
-    def __init__(self, x_range, window_s: float) -> None:
-        self.x_range = x_range
+    def __init__(self, window_s: float) -> None:
         self.window_s = window_s
         self.channels: list[str] = []
         self.pane = pn.pane.Bokeh(self._figure([]), sizing_mode="stretch_width")
@@ -33,7 +32,7 @@ class MemberChart:
         fig = figure(
             title="Members per channel",
             x_axis_type="datetime",
-            x_range=self.x_range,
+            x_range=following_range(self.window_s),
             height=240,
             sizing_mode="stretch_width",
             toolbar_location=None,
@@ -94,30 +93,25 @@ def member_columns(counts: pd.DataFrame, limit: int = 10) -> tuple[list[str], Co
 
 class Presence(LiveView):
     def layout(self) -> pn.viewable.Viewable:
-        snap = self.runtime.snapshot()
-        self.x_range = shared_range(snap.now, self.store.window_s, snap.started_at)
         self.summary = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
-        self.chart = MemberChart(self.x_range, self.store.window_s)
-        self.roster = paged_table(groupby=["channel"])
-        self.log = paged_table()
-        self._roster_key = None
-        self._log_key = None
+        self.chart = MemberChart(self.data.store.window_s)
+        # One above the other at full width: side by side, a roster's meta column and the log's
+        # were clipped at 1440 px.
+        self.roster = paged_table(groupby=["channel"], layout="fit_data_fill")
+        self.log = paged_table(layout="fit_data_fill")
+        self._roster_key: object = None
+        self._log_key: object = None
         return pn.Column(
             self.summary,
             self.chart.pane,
-            pn.Row(
-                pn.Column("### Roster", self.roster, sizing_mode="stretch_width"),
-                pn.Column("### Joins and leaves", self.log, sizing_mode="stretch_width"),
-                sizing_mode="stretch_width",
-            ),
+            pn.pane.Markdown("### Roster", margin=(0, 10)),
+            self.roster,
+            pn.pane.Markdown("### Joins and leaves", margin=(0, 10)),
+            self.log,
             sizing_mode="stretch_width",
         )
 
-    def fast_key(self, pulse: object) -> object:
-        return None  # roster, chart and log all refresh with the slow tick
-
     def refresh_slow(self, snap: Snapshot) -> None:
-        roster = snap.roster
         counts = {c: n for c, n in snap.totals["presence"].items() if n}
         chips = " · ".join(f"<b>{esc(c)}</b> {n}" for c, n in sorted(counts.items()))
         set_if_changed(
@@ -125,24 +119,33 @@ class Presence(LiveView):
             f'<div class="rm-note" data-testid="presence-summary">'
             f"Members by channel: {chips or 'nobody present yet'}</div>",
         )
-        channels, cols = self.runtime.derived(
+        channels, cols = self.data.derived(
             snap, "members", lambda: member_columns(snap.member_counts)
         )
         self.chart.update(channels, cols, math.floor(snap.now))
-        move_range(self.x_range, snap.now, self.store.window_s, snap.started_at)
-        key = (len(roster), tuple(roster["key"]) if len(roster) < 500 else snap.seq)
-        if key != self._roster_key:
-            self._roster_key = key
-            # `meta` is already the roster's one-line summary of the latest meta
-            self.roster.value = (
-                roster[["channel", "key", "metas", "joined_at", "meta"]].rename(
-                    columns={"metas": "connections"}
-                )
-                if not roster.empty
-                else roster
+        self._roster(snap)
+        self._log(snap)
+
+    def _roster(self, snap: Snapshot) -> None:
+        rows = snap.roster_rows
+        key = (len(rows), tuple(r[1] for r in rows) if len(rows) < 500 else snap.seq)
+        if key == self._roster_key:
+            return
+        self._roster_key = key
+        roster = snap.roster
+        # `meta` is already the roster's one-line summary of the latest meta
+        self.roster.value = (
+            roster[["channel", "key", "metas", "joined_at", "meta"]].rename(
+                columns={"metas": "connections"}
             )
-        log = snap.presence_log
-        key = (len(log), None if log.empty else log.iloc[-1]["time"])
-        if key != self._log_key:
-            self._log_key = key
-            self.log.value = log.iloc[::-1].head(500).reset_index(drop=True)
+            if not roster.empty
+            else roster
+        )
+
+    def _log(self, snap: Snapshot) -> None:
+        log = snap.presence_changes
+        key = (len(log), log[-1].at if log else None)
+        if key == self._log_key:
+            return
+        self._log_key = key
+        self.log.value = snap.presence_log.iloc[::-1].head(500).reset_index(drop=True)

@@ -1,19 +1,18 @@
 """Live slots: one card per itinerary with its three counters, animated when they change.
 
-Cards are rendered from the store's live-slot replica on the fast path (the moment the replica
-changes, not once a second), which is what the commit-to-screen latency bar measures. Each card
-shows the absolute time of its last update, so nothing re-renders once a second and an animation
-is never cut short.
+Cards are rendered on the fast path (the moment the replica changes, not once a second), which
+is what the commit-to-screen latency bar measures. Each card shows the absolute time of its last
+update, so nothing re-renders once a second and an animation is never cut short.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import panel as pn
 
+from metrics.capture import CARD_ROWS
 from metrics.replica import as_float
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
@@ -22,35 +21,28 @@ from .live import LiveView, set_if_changed
 from .markup import esc, slot_card
 from .theme import STYLES
 
-MAX_CARDS = 60
-
 
 class SlotCards:
     """The card grid, shared by the Live slots page and the wall."""
 
     def __init__(
         self,
-        store: Any,
-        max_cards: int = MAX_CARDS,
+        max_cards: int = CARD_ROWS,
         styles: list[str] | None = None,
         css_class: str = "rm-slots",
         wrapper: str = "",
     ) -> None:
-        self.store = store
-        self.max_cards = max_cards
+        self.max_cards = min(max_cards, CARD_ROWS)
         self.css_class = css_class
         # each pane has its own shadow root, so context classes (the wall's) go inside it
         self.wrapper = wrapper
         self.pane = pn.pane.HTML("", stylesheets=styles or [STYLES], sizing_mode="stretch_width")
         self._shown: dict[str, dict[str, float]] = {}
 
-    def render(self) -> None:
-        replica = self.store.replica
-        names = list(replica.counters)
-        with self.store.locked():
-            rows = list(replica.rows())[-self.max_cards :]
-            histories = {row.key: replica.history(row.key)[-60:] for row in rows}
-        rows.sort(key=lambda r: str(r.key))
+    def render(self, snap: Snapshot) -> None:
+        layout = snap.replica_layout
+        names = list(layout.counters)
+        rows = sorted(snap.replica_rows[-self.max_cards :], key=lambda r: str(r.key))
         cards = []
         shown: dict[str, dict[str, float]] = {}
         for row in rows:
@@ -59,12 +51,13 @@ class SlotCards:
             meta_bits = [f"{k} {row.record[k]}" for k in ("group_id",) if row.record.get(k)]
             when = row.commit_ts or row.received_at
             stamp = datetime.fromtimestamp(when, UTC).strftime("%H:%M:%S UTC") if when else ""
+            history = snap.card_history.get(row.key)
             cards.append(
                 slot_card(
                     key,
                     counters,
                     self._shown.get(key),
-                    histories[row.key].tolist(),
+                    history.tolist() if history is not None else [],
                     names,
                     f"updated {stamp}",
                     " · ".join(meta_bits),
@@ -72,11 +65,15 @@ class SlotCards:
             )
             shown[key] = counters
         self._shown = shown
-        total = len(replica)
+        set_if_changed(self.pane, self._body(cards, snap))
+
+    def _body(self, cards: list[str], snap: Snapshot) -> str:
+        layout = snap.replica_layout
+        total = len(snap.replica_rows)
         if not cards:
             body = (
                 '<div class="rm-empty" data-testid="slots-empty">no live-slot rows yet: '
-                f"waiting for changes on {esc(replica.schema)}.{esc(replica.table)}</div>"
+                f"waiting for changes on {esc(layout.schema)}.{esc(layout.table)}</div>"
             )
         else:
             more = (
@@ -85,34 +82,30 @@ class SlotCards:
                 else ""
             )
             body = f'<div class="{self.css_class}">{"".join(cards)}</div>{more}'
-        if self.wrapper:
-            body = f'<div class="{self.wrapper}">{body}</div>'
-        set_if_changed(self.pane, body)
+        return f'<div class="{self.wrapper}">{body}</div>' if self.wrapper else body
 
 
 class Slots(LiveView):
     def layout(self) -> pn.viewable.Viewable:
-        self.cards = SlotCards(self.store)
-        replica = self.store.replica
-        self.header = pn.pane.HTML(
-            f'<div class="rm-note">Latest row per <b>{esc(replica.key)}</b> of '
-            f"<b>{esc(replica.schema)}.{esc(replica.table)}</b>, from postgres_changes, ordered "
-            "by commit time: a late or repeated event never moves a counter back.</div>",
-            stylesheets=[STYLES],
-            sizing_mode="stretch_width",
-        )
+        self.cards = SlotCards()
+        self.header = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
         self.stats = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
         return pn.Column(self.header, self.cards.pane, self.stats, sizing_mode="stretch_width")
 
     def fast_key(self, pulse: Pulse) -> object:
         return pulse.replica_changes
 
-    def refresh_fast(self, pulse: Pulse, previous: Pulse | None) -> None:
-        if previous is None or pulse.replica_changes != previous.replica_changes:
-            self.cards.render()
+    def refresh_fast(self, snap: Snapshot) -> None:
+        self.cards.render(snap)
 
-    def refresh_slow(self, snapshot: Snapshot) -> None:
-        s = self.store.replica.stats()
+    def refresh_slow(self, snap: Snapshot) -> None:
+        layout, s = snap.replica_layout, snap.replica_stats
+        set_if_changed(
+            self.header,
+            f'<div class="rm-note">Latest row per <b>{esc(layout.key)}</b> of '
+            f"<b>{esc(layout.schema)}.{esc(layout.table)}</b>, from postgres_changes, ordered "
+            "by commit time: a late or repeated event never moves a counter back.</div>",
+        )
         set_if_changed(
             self.stats,
             (

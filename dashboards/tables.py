@@ -34,7 +34,7 @@ def paged_table(value: pd.DataFrame | None = None, **kw: Any) -> pn.widgets.Tabu
     )
 
 
-def page_note(table: pn.widgets.Tabulator) -> str:
-    """ "page 2 of 17", or "" when everything fits on one page."""
-    pages = max(1, -(-len(table.value) // max(1, table.page_size or 1)))
+def page_note(table: pn.widgets.Tabulator, rows: int) -> str:
+    """ "page 2 of 17" for `rows` rows shown, or "" when they fit on one page."""
+    pages = max(1, -(-rows // max(1, table.page_size or 1)))
     return "" if pages <= 1 else f"page {min(table.page, pages)} of {pages}"

@@ -88,36 +88,67 @@ STYLES = """
   color: #dc2626; font-weight: 600; }
 """
 
+# The wall is laid out in `--u`, one hundredth of the viewport's width on a 16:9 screen (and less
+# on a taller one), so 1280x720, 1920x1080 and 3840x2160 show the same page at their own scale:
+# at 1920x1080 one u is 19.2 px. The vertical budget at 16:9 is 56 u.
 WALL_STYLES = """
-.rm-wall { background: #000; color: #f8fafc; width: 100%; height: 100%; overflow: hidden;
-  font-family: system-ui, -apple-system, "Segoe UI", sans-serif; box-sizing: border-box; }
+.rm-wall { --u: min(1vw, 1.7778vh); background: #000; color: #f8fafc; width: 100%;
+  overflow: hidden; box-sizing: border-box;
+  font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+.rm-wall * { box-sizing: border-box; }
 .rm-wall-head { display: flex; align-items: center; justify-content: space-between;
-  padding: 16px 28px 8px; }
-.rm-wall-title { font-size: 34px; font-weight: 800; letter-spacing: .02em; }
-.rm-wall-clock { font-size: 30px; font-variant-numeric: tabular-nums; opacity: .85; }
-.rm-wall-status { font-size: 34px; font-weight: 800; padding: 6px 22px; border-radius: 999px;
-  color: #000; background: var(--st, #64748b); }
-.rm-stale { background: #dc2626; color: #fff; font-size: 46px; font-weight: 900;
-  text-align: center; padding: 14px; letter-spacing: .04em; }
-.rm-wall-tiles { display: grid; grid-template-columns: repeat(5, 1fr); gap: 18px;
-  padding: 10px 28px; }
-.rm-wall-tile { border-radius: 14px; padding: 14px 22px; background: #111827;
-  border-top: 10px solid var(--lvl, #64748b); }
-.rm-wall-tile .label { font-size: 22px; text-transform: uppercase; letter-spacing: .06em;
-  color: #cbd5e1; }
-.rm-wall-tile .value { font-size: 76px; font-weight: 900; line-height: 1.05;
+  padding: calc(var(--u) * 0.8) calc(var(--u) * 1.4) calc(var(--u) * 0.4); }
+.rm-wall-title { font-size: calc(var(--u) * 1.8); font-weight: 800; letter-spacing: .02em;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.rm-wall-clock { font-size: calc(var(--u) * 1.6); font-variant-numeric: tabular-nums;
+  opacity: .85; white-space: nowrap; }
+.rm-wall-status { font-size: calc(var(--u) * 1.8); font-weight: 800;
+  padding: calc(var(--u) * 0.3) calc(var(--u) * 1.1); border-radius: 999px; color: #000;
+  background: var(--st, #64748b); white-space: nowrap; }
+.rm-stale { background: #dc2626; color: #fff; font-size: calc(var(--u) * 2);
+  font-weight: 900; text-align: center; padding: calc(var(--u) * 0.5); letter-spacing: .04em;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.rm-wall-tiles { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr));
+  gap: calc(var(--u) * 0.9); padding: calc(var(--u) * 0.5) calc(var(--u) * 1.4); }
+.rm-wall-tile { border-radius: calc(var(--u) * 0.7); min-width: 0;
+  padding: calc(var(--u) * 0.6) calc(var(--u) * 1.1); background: #111827;
+  border-top: calc(var(--u) * 0.5) solid var(--lvl, #64748b); }
+.rm-wall-tile .label { font-size: calc(var(--u) * 1.1); text-transform: uppercase;
+  letter-spacing: .06em; color: #cbd5e1; white-space: nowrap; }
+.rm-wall-tile .value { font-size: calc(var(--u) * 3.6); font-weight: 900; line-height: 1.05;
   font-variant-numeric: tabular-nums; white-space: nowrap; overflow: hidden;
-  text-overflow: clip; }
-.rm-wall-tile .sub { font-size: 20px; color: #94a3b8; }
-.rm-wall-slots { display: grid; grid-template-columns: repeat(4, 1fr); gap: 18px;
-  padding: 10px 28px; }
-.rm-wall .rm-slot { background: #0f172a; border: 2px solid #1e293b; border-radius: 14px;
-  padding: 14px 20px; }
-.rm-wall .rm-slot .title { font-size: 26px; color: #e2e8f0; }
-.rm-wall .rm-slot .title .meta { font-size: 18px; color: #94a3b8; }
-.rm-wall .rm-counter .num { font-size: 72px; }
-.rm-wall .rm-counters { margin-top: 14px; }
-.rm-wall .rm-note { font-size: 16px; color: #94a3b8; margin-top: 8px; }
-.rm-wall .rm-counter .lbl { font-size: 17px; color: #cbd5e1; }
-.rm-wall .rm-empty { font-size: 28px; color: #cbd5e1; font-style: normal; padding: 20px 28px; }
+  text-overflow: ellipsis; }
+.rm-wall-tile .sub { font-size: calc(var(--u) * 1); color: #94a3b8; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+.rm-wall-trends { display: grid; grid-template-columns: 1fr 1fr; gap: calc(var(--u) * 0.9);
+  padding: calc(var(--u) * 0.3) calc(var(--u) * 1.4); }
+.rm-wall-trend { background: #0b1220; border-radius: calc(var(--u) * 0.7);
+  padding: calc(var(--u) * 0.4) calc(var(--u) * 1.1); min-width: 0; color: #38bdf8; }
+.rm-wall-trend .label { font-size: calc(var(--u) * 1); text-transform: uppercase;
+  letter-spacing: .06em; color: #cbd5e1; display: flex; justify-content: space-between; }
+.rm-wall-trend .now { color: #f8fafc; font-weight: 800; font-variant-numeric: tabular-nums; }
+.rm-wall-trend svg { display: block; width: 100%; height: calc(var(--u) * 6); }
+.rm-wall-trend polyline { stroke-width: 3; opacity: 1; }
+.rm-wall-chips { display: flex; flex-wrap: wrap; gap: calc(var(--u) * 0.4);
+  padding: calc(var(--u) * 0.3) calc(var(--u) * 1.4); max-height: calc(var(--u) * 4.4);
+  overflow: hidden; }
+.rm-wall-chip { border-radius: calc(var(--u) * 0.3); color: #000; font-weight: 700;
+  font-size: calc(var(--u) * 1); padding: calc(var(--u) * 0.2) calc(var(--u) * 0.6);
+  background: var(--st, #64748b); white-space: nowrap; }
+.rm-wall-slots { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr));
+  gap: calc(var(--u) * 0.9); padding: calc(var(--u) * 0.4) calc(var(--u) * 1.4); }
+.rm-wall .rm-slot { background: #0f172a; border: 2px solid #1e293b; min-width: 0;
+  border-radius: calc(var(--u) * 0.7); padding: calc(var(--u) * 0.5) calc(var(--u) * 1); }
+.rm-wall .rm-slot .title { font-size: calc(var(--u) * 1.2); color: #e2e8f0; }
+.rm-wall .rm-slot .title span { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.rm-wall .rm-slot .title .meta { font-size: calc(var(--u) * 0.85); color: #94a3b8; }
+.rm-wall .rm-counter { min-width: 0; }
+.rm-wall .rm-counter .num { font-size: calc(var(--u) * 2.6); }
+.rm-wall .rm-counters { margin-top: calc(var(--u) * 0.3); }
+.rm-wall .rm-counter svg { width: 100%; height: calc(var(--u) * 1.2); }
+.rm-wall .rm-note { font-size: calc(var(--u) * 0.8); color: #94a3b8;
+  margin-top: calc(var(--u) * 0.2); }
+.rm-wall .rm-counter .lbl { font-size: calc(var(--u) * 0.8); color: #cbd5e1; }
+.rm-wall .rm-empty { font-size: calc(var(--u) * 1.4); color: #cbd5e1; font-style: normal;
+  padding: calc(var(--u) * 1) calc(var(--u) * 1.4); }
 """

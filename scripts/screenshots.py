@@ -1,7 +1,7 @@
 """Take the README's screenshots: every page of a live `make serve`, light and dark.
 
 Usage: .venv/bin/python scripts/screenshots.py [--wait 40] [--out docs]
-Starts `python -m dashboards serve` with no watch config (so it runs the sandbox with all demo
+Starts `python -m monitor serve` with no watch config (so it runs the sandbox with all demo
 scenarios), waits for traffic, then captures each page with Debian's Chromium.
 """
 
@@ -35,7 +35,7 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "dashboards", "serve", "--port", str(port)],
+        [sys.executable, "-m", "monitor", "serve", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""A real dashboard server (`python -m dashboards serve`, as `make serve` runs it) on a free port,
+"""A real dashboard server (`python -m monitor serve`, as `make serve` runs it) on a free port,
 watching a sandbox, for the browser tests and the dashboard benchmarks alike."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def watch_toml(
 
 
 class DashboardServer:
-    """`python -m dashboards serve --config CONFIG -- PANEL_ARGS`. That command execs `panel
+    """`python -m monitor serve --config CONFIG -- PANEL_ARGS`. That command execs `panel
     serve`, so the Popen pid is the panel server process itself. `cpus` pins it (and every
     thread it starts) to those cores."""
 
@@ -73,7 +73,7 @@ class DashboardServer:
         if panel_args:
             args += ["--", *panel_args]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dashboards", "serve", *args],
+            [sys.executable, "-m", "monitor", "serve", *args],
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -5,7 +5,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PATHS = ["sandbox", "feeds", "metrics", "dashboards", "tests", "benchmarks"]
+PATHS = [
+    "sandbox",
+    "feeds",
+    "metrics",
+    "dashboards",
+    "monitor",
+    "tests",
+    "benchmarks",
+    "app.py",
+    "wall.py",
+]
 
 
 def ruff(*args: str) -> subprocess.CompletedProcess[str]:

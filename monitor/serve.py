@@ -1,8 +1,8 @@
-"""`python -m dashboards serve [--host H] [--port N] [--config FILE]`: the dashboard server.
+"""`python -m monitor serve [--host H] [--port N] [--config FILE] [-- PANEL_FLAGS]`: the dashboard.
 
 Runs `panel serve app.py wall.py` with the flags this app relies on, in one place for `make serve`
 and the tests:
-* ingest starts with the server (`--setup dashboards/setup.py`), so the first page has history;
+* ingest starts with the server (`--setup monitor/setup.py`), so the first page has history;
 * closed tabs are reclaimed within about two seconds (their callbacks and models go with them);
 * `/liveness` for health checks;
 * Panel never reaches for its CDN. Some stylesheet URLs point at cdn.holoviz.org; `PANEL_CDN_ROOT`
@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CDN_ROUTE = "panel-cdn"
@@ -43,7 +44,7 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         "--allow-websocket-origin",
         f"localhost:{args.port}",
         "--setup",
-        "dashboards/setup.py",
+        "monitor/setup.py",
         "--check-unused-sessions",
         str(args.session_check_ms),
         "--unused-session-lifetime",
@@ -59,20 +60,7 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     return cmd, env
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dashboards", description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    serve = sub.add_parser("serve")
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5006")))
-    serve.add_argument(
-        "--config",
-        help="watch.toml (default: $REALTIME_MONITOR_CONFIG, ./watch.toml, or the sandbox demo)",
-    )
-    serve.add_argument("--session-check-ms", type=int, default=1000)
-    serve.add_argument("--session-lifetime-ms", type=int, default=1000)
-    serve.add_argument("extra", nargs="*", help="more `panel serve` flags, after --")
-    args = ap.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     cmd, env = command(args)
     print(
         f"Realtime Monitor: http://{args.host}:{args.port}/app   "
@@ -84,5 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def register(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="serve the dashboard (panel serve)")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5006")))
+    serve.add_argument(
+        "--config",
+        help="watch.toml (default: $REALTIME_MONITOR_CONFIG, ./watch.toml, or the sandbox demo)",
+    )
+    serve.add_argument("--session-check-ms", type=int, default=1000)
+    serve.add_argument("--session-lifetime-ms", type=int, default=1000)
+    serve.add_argument("extra", nargs="*", help="more `panel serve` flags, after --")
+    serve.set_defaults(handler=run)
