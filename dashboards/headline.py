@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from metrics.alerts import Check
-from metrics.snapshot import Snapshot
+from metrics.snapshot import LatencyStats, Snapshot
 
 from .markup import fmt_ms, fmt_number
 
@@ -41,6 +41,16 @@ def window_label(seconds: float) -> str:
     return f"last {seconds:.0f} s" if seconds < 120 else f"last {seconds / 60:.0f} min"
 
 
+def _subs_sub(counts: dict[str, int]) -> str:
+    joined, total = counts.get("SUBSCRIBED", 0), sum(counts.values())
+    failing = sum(counts.get(s, 0) for s in FAILED_STATES)
+    if failing:
+        return f"{failing} failing"
+    if not total:
+        return "none"
+    return "all joined" if joined == total else "joining"
+
+
 def headline(snap: Snapshot, checks: dict[str, Check]) -> dict[str, Tile]:
     """The tiles by key, in display order."""
 
@@ -48,67 +58,23 @@ def headline(snap: Snapshot, checks: dict[str, Check]) -> dict[str, Tile]:
         check = checks.get(rule)
         return check.level if check else "info"
 
-    commit = snap.latency.get("commit")
-    rtt = snap.latency.get("probe_rtt")
+    commit = snap.latency.get("commit") or LatencyStats()
+    rtt = snap.latency.get("probe_rtt") or LatencyStats()
     subs = snap.subscription_counts
-    joined, total = subs.get("SUBSCRIBED", 0), sum(subs.values())
-    failing = sum(subs.get(s, 0) for s in FAILED_STATES)
     uptime = snap.uptime
     tiles = [
-        Tile(
-            "uptime",
-            "Uptime",
-            "–" if math.isnan(uptime) else f"{uptime * 100:.2f}%",
-            level("uptime"),
-            window_label(snap.effective_window_s),
-        ),
-        Tile(
-            "rate",
-            "Messages/s",
-            fmt_number(snap.rate_total),
-            level("rate"),
-            f"{snap.totals.get('messages', 0):,} total",
-        ),
-        Tile(
-            "p50",
-            "Latency p50",
-            fmt_ms(commit.p50 if commit else None),
-            level("latency_p95_ms"),
-            "commit → receive",
-        ),
-        Tile(
-            "p95",
-            "Latency p95",
-            fmt_ms(commit.p95 if commit else None),
-            level("latency_p95_ms"),
-            f"p99 {fmt_ms(commit.p99 if commit else None)}",
-        ),
-        Tile(
-            "rtt",
-            "Probe RTT p95",
-            fmt_ms(rtt.p95 if rtt else None),
-            level("probe_rtt_p95_ms"),
-            f"{rtt.count if rtt else 0} probes",
-        ),
-        Tile(
-            "subs",
-            "Channels",
-            f"{joined}/{total}",
-            channels_level(subs),
-            f"{failing} failing"
-            if failing
-            else "all joined"
-            if joined == total and total
-            else "joining"
-            if total
-            else "none",
-        ),
-        Tile(
-            "reconnects",
-            "Reconnects",
-            str(snap.reconnects),
-            level("reconnects"),
-            f"{snap.reconnects_total} since start",
-        ),
-    ]
-    return {t.key: t for t in tiles}
+        ("uptime", "Uptime", "–" if math.isnan(uptime) else f"{uptime * 100:.2f}%",
+         level("uptime"), window_label(snap.effective_window_s)),
+        ("rate", "Messages/s", fmt_number(snap.rate_total), level("rate"),
+         f"{snap.totals.get('messages', 0):,} total"),
+        ("p50", "Latency p50", fmt_ms(commit.p50), level("latency_p95_ms"), "commit → receive"),
+        ("p95", "Latency p95", fmt_ms(commit.p95), level("latency_p95_ms"),
+         f"p99 {fmt_ms(commit.p99)}"),
+        ("rtt", "Probe RTT p95", fmt_ms(rtt.p95), level("probe_rtt_p95_ms"),
+         f"{rtt.count} probes"),
+        ("subs", "Channels", f"{subs.get('SUBSCRIBED', 0)}/{sum(subs.values())}",
+         channels_level(subs), _subs_sub(subs)),
+        ("reconnects", "Reconnects", str(snap.reconnects), level("reconnects"),
+         f"{snap.reconnects_total} since start"),
+    ]  # fmt: skip
+    return {t[0]: Tile(*t) for t in tiles}

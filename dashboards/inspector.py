@@ -77,6 +77,33 @@ class Inspector(LiveView):
         self.texts: dict[int, str] = {}  # their payloads as lower-case JSON, for the search
         self._selected_seq: int | None = None
         self._following = False
+        filters = self._filter_widgets()
+        self.status = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
+        self.table = self._log_table()
+        self.detail = pn.pane.JSON(
+            {},
+            depth=3,
+            sizing_mode="stretch_width",
+            height=520,
+            styles={"overflow": "auto"},
+            theme="dark" if pn.config.theme == "dark" else "light",
+        )
+        self.detail_title = pn.pane.HTML("<b>Click a row to see its payload</b>")
+        self.table.param.watch(self._selected, "selection")
+        self.table.param.watch(self._note, "page")
+        return pn.Column(
+            pn.Row(*filters, sizing_mode="stretch_width"),
+            pn.Row(self.status, *self._downloads(), sizing_mode="stretch_width"),
+            pn.Row(
+                self.table,
+                pn.Column(self.detail_title, self.detail, width=270),
+                sizing_mode="stretch_width",
+            ),
+            self._broadcast_form(),
+            sizing_mode="stretch_width",
+        )
+
+    def _filter_widgets(self) -> list[pn.widgets.Widget]:
         w = pn.widgets
         self.channel = w.Select(name="Channel", options=[ALL], value=ALL, width=170)
         self.kind = w.Select(name="Kind", options=[ALL, *KINDS], value=ALL, width=150)
@@ -84,8 +111,14 @@ class Inspector(LiveView):
         self.table_filter = w.Select(name="Table", options=[ALL], value=ALL, width=170)
         self.search = w.TextInput(name="Search payload", placeholder="text…", width=200)
         self.pause = w.Toggle(name="Pause", button_type="warning", width=100, margin=(24, 5))
-        self.status = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
-        self.table = paged_table(
+        self.pause.param.watch(self._paused, "value")
+        for widget in (self.channel, self.kind, self.event, self.table_filter):
+            widget.param.watch(self._note, "value")
+        self.search.param.watch(self._note, "value_input")
+        return [self.channel, self.kind, self.event, self.table_filter, self.search, self.pause]
+
+    def _log_table(self) -> pn.widgets.Tabulator:
+        table = paged_table(
             EMPTY,
             page_size=20,
             selectable=1,
@@ -98,7 +131,7 @@ class Inspector(LiveView):
             formatters={c: {"type": "textarea"} for c in ("channel", "event", "table")},
             titles={"latency_ms": "ms"},
         )
-        self.table.add_filter(
+        table.add_filter(
             pn.bind(
                 self._matching,
                 channel=self.channel,
@@ -108,40 +141,7 @@ class Inspector(LiveView):
                 text=self.search.param.value_input,
             )
         )
-        self.detail = pn.pane.JSON(
-            {},
-            depth=3,
-            sizing_mode="stretch_width",
-            height=520,
-            styles={"overflow": "auto"},
-            theme="dark" if pn.config.theme == "dark" else "light",
-        )
-        self.detail_title = pn.pane.HTML("<b>Click a row to see its payload</b>")
-        self.pause.param.watch(self._paused, "value")
-        self.table.param.watch(self._selected, "selection")
-        self.table.param.watch(self._note, "page")
-        for widget in (self.channel, self.kind, self.event, self.table_filter):
-            widget.param.watch(self._note, "value")
-        self.search.param.watch(self._note, "value_input")
-        return pn.Column(
-            pn.Row(
-                self.channel,
-                self.kind,
-                self.event,
-                self.table_filter,
-                self.search,
-                self.pause,
-                sizing_mode="stretch_width",
-            ),
-            pn.Row(self.status, *self._downloads(), sizing_mode="stretch_width"),
-            pn.Row(
-                self.table,
-                pn.Column(self.detail_title, self.detail, width=270),
-                sizing_mode="stretch_width",
-            ),
-            self._broadcast_form(),
-            sizing_mode="stretch_width",
-        )
+        return table
 
     # --- data ---------------------------------------------------------------------------------
 

@@ -197,26 +197,39 @@ class LiveSlotReplica:
                 return DUPLICATE
 
         if is_delete:
-            if current is not None:
-                del self._rows[key]
-                self._history.pop(key, None)
-            self._tombstones.pop(key, None)
-            self._tombstones[key] = order
-            while len(self._tombstones) > self.max_keys:
-                self._tombstones.popitem(last=False)
-            self.deleted += 1
-            return DELETED
+            return self._delete(key, order)
+        return self._upsert(key, record, order, updated, event)
 
-        row = SlotRow(key, record, order, event.commit_ts, updated, event.received_at, event.event)
-        if current is not None:
+    def _delete(self, key: Any, order: tuple[float, float]) -> str:
+        if self._rows.pop(key, None) is not None:
+            self._history.pop(key, None)
+        # the tombstone stops an older change that arrives late from resurrecting the row
+        self._tombstones.pop(key, None)
+        self._tombstones[key] = order
+        while len(self._tombstones) > self.max_keys:
+            self._tombstones.popitem(last=False)
+        self.deleted += 1
+        return DELETED
+
+    def _upsert(
+        self,
+        key: Any,
+        record: dict[str, Any],
+        order: tuple[float, float],
+        updated: float | None,
+        event: Event,
+    ) -> str:
+        if key in self._rows:
             self._rows.move_to_end(key)
         else:
             self._tombstones.pop(key, None)
-        self._rows[key] = row
+        self._rows[key] = SlotRow(
+            key, record, order, event.commit_ts, updated, event.received_at, event.event
+        )
         hist = self._history.get(key)
         if hist is None:
             hist = self._history[key] = CounterHistory(self.history_len, 1 + len(self.counters))
-        hist.append([commit, *[as_float(record.get(c)) for c in self.counters]])
+        hist.append([order[0], *[as_float(record.get(c)) for c in self.counters]])
         while len(self._rows) > self.max_keys:
             old, _ = self._rows.popitem(last=False)
             self._history.pop(old, None)

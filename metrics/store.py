@@ -96,24 +96,6 @@ class Store(param.Parameterized):
     roster_max_keys = param.Integer(10_000, bounds=(1, None), doc="Presence keys per channel.")
     clock = param.Callable(time.time, doc="Epoch-seconds clock; replay passes its own.")
 
-    @classmethod
-    def from_watch(cls, config: Any, **overrides: Any) -> Store:
-        """A store sized by a watch config's [buffers] and [live_slots] sections."""
-        b, ls = config.buffers, config.live_slots
-        params: dict[str, Any] = dict(
-            raw_events=b.raw_events,
-            window_s=b.window_s,
-            history_s=b.history_s,
-            latency_samples=b.latency_samples,
-            log_size=b.log_size,
-            replica_schema=ls.schema,
-            replica_table=ls.table,
-            replica_key=ls.key,
-            replica_counters=list(ls.counters),
-        )
-        params.update(overrides)
-        return cls(**params)
-
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._lock = threading.Lock()
