@@ -115,7 +115,7 @@ WALL_STYLES = """
   border-top: calc(var(--u) * 0.5) solid var(--lvl, #64748b); }
 .rm-wall-tile .label { font-size: calc(var(--u) * 1.1); text-transform: uppercase;
   letter-spacing: .06em; color: #cbd5e1; white-space: nowrap; }
-.rm-wall-tile .value { font-size: calc(var(--u) * 3.6); font-weight: 900; line-height: 1.05;
+.rm-wall-tile .value { font-size: calc(var(--u) * 3.2); font-weight: 900; line-height: 1.05;
   font-variant-numeric: tabular-nums; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
 .rm-wall-tile .sub { font-size: calc(var(--u) * 1); color: #94a3b8; white-space: nowrap;
