@@ -105,12 +105,12 @@ class Inspector(LiveView):
 
     def _filter_widgets(self) -> list[pn.widgets.Widget]:
         w = pn.widgets
-        self.channel = w.Select(name="Channel", options=[ALL], value=ALL, width=170)
-        self.kind = w.Select(name="Kind", options=[ALL, *KINDS], value=ALL, width=150)
-        self.event = w.Select(name="Event", options=[ALL], value=ALL, width=150)
-        self.table_filter = w.Select(name="Table", options=[ALL], value=ALL, width=170)
-        self.search = w.TextInput(name="Search payload", placeholder="text…", width=200)
-        self.pause = w.Toggle(name="Pause", button_type="warning", width=100, margin=(24, 5))
+        self.channel = w.Select(label="Channel", options=[ALL], value=ALL, width=170)
+        self.kind = w.Select(label="Kind", options=[ALL, *KINDS], value=ALL, width=150)
+        self.event = w.Select(label="Event", options=[ALL], value=ALL, width=150)
+        self.table_filter = w.Select(label="Table", options=[ALL], value=ALL, width=170)
+        self.search = w.TextInput(label="Search payload", placeholder="text…", width=200)
+        self.pause = w.Toggle(label="Pause", color="warning", width=100, margin=(24, 5))
         self.pause.param.watch(self._paused, "value")
         for widget in (self.channel, self.kind, self.event, self.table_filter):
             widget.param.watch(self._note, "value")
@@ -239,7 +239,7 @@ class Inspector(LiveView):
         self._note()
 
     def _paused(self, event: Any) -> None:
-        self.pause.name = "Resume" if event.new else "Pause"
+        self.pause.label = "Resume" if event.new else "Pause"
         if not event.new:
             snap = self.data.latest()
             self.newest = snap.seq
@@ -262,7 +262,7 @@ class Inspector(LiveView):
     # --- downloads ----------------------------------------------------------------------------
 
     def _downloads(self) -> list[pn.widgets.FileDownload]:
-        common = dict(button_type="primary")
+        common = dict(color="primary")
         return [
             pn.widgets.FileDownload(
                 callback=self._csv,
@@ -303,16 +303,18 @@ class Inspector(LiveView):
         w = pn.widgets
         channels = list(self.data.channels)
         self.bc_channel = w.Select(
-            name="Channel", options=channels, value=channels[0] if channels else None, width=200
+            label="Channel", options=channels, value=channels[0] if channels else None, width=200
         )
-        self.bc_event = w.TextInput(name="Event", value="test", placeholder="event name", width=160)
+        self.bc_event = w.TextInput(
+            label="Event", value="test", placeholder="event name", width=160
+        )
         self.bc_payload = w.TextAreaInput(
-            name="Payload (JSON object)",
+            label="Payload (JSON object)",
             value='{"hello": "from the inspector"}',
             height=80,
             width=360,
         )
-        self.bc_send = w.Button(name="Send broadcast", button_type="success", margin=(24, 5))
+        self.bc_send = w.Button(label="Send broadcast", color="success", margin=(24, 5))
         self.bc_result = pn.pane.HTML("", stylesheets=[STYLES])
         self.bc_send.on_click(self._send)
         return pn.Card(

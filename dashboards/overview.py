@@ -50,7 +50,7 @@ class Overview(LiveView):
         self.rate_pane = pn.pane.Bokeh(self.rate.figure, sizing_mode="stretch_width")
         self.x_range.renderers = self.latency.renderers + self.rate.renderers
         stack = pn.widgets.RadioButtonGroup.from_param(
-            self.param.stack_by, button_type="light", width=200, name=""
+            self.param.stack_by, color="light", width=200, label=""
         )
         return pn.Column(
             self.error,
