@@ -197,94 +197,104 @@ async def open_pages(browser, base: str, counts: dict[str, int], after_each=None
     return pages
 
 
-async def measure(args) -> dict:
+class Rig:
+    """The processes under measurement, and how to tell the browser's from the rest."""
+
+    def __init__(self, server, sb, load, nice: bool) -> None:
+        self.server, self.sb, self.load, self.nice = server, sb, load, nice
+        self.me = os.getpid()
+
+    def browser_pids(self) -> list[int]:
+        skip = set(tree(self.server.pid)) | set(tree(self.sb.proc.pid)) | set(tree(self.load.pid))
+        return [p for p in tree(self.me) if p not in skip and p != self.me]
+
+    def deprioritise(self) -> None:
+        if self.nice:  # again after every page opened: renderers start at nice 0
+            renice(self.browser_pids(), BROWSER_NICE)
+
+    async def window(self, label: str, pages: list, seconds: float) -> dict:
+        return await window(
+            label, self.server, self.sb, self.load, self.browser_pids, pages, seconds
+        )
+
+
+def print_header(args) -> None:
+    nice = f"browser at nice {BROWSER_NICE}" if args.nice else "browser not niced"
+    print(
+        f"dashboard CPU at {args.rate:.0f} broadcasts/s in, {NCPU} cores, {nice}; windows of "
+        f"{args.window:.0f} s after {args.settle:.0f} s settle; CPU in % of one core",
+        flush=True,
+    )
+    print(
+        f"  {'window':<24} {'ses':>3} {'live':>4} {'min/s':>6} {'server':>7} {'wait':>6}"
+        f" {'sandbox':>7} {'loadgen':>7} {'browser':>7} {'machine':>7} {'RSS MB':>6}"
+    )
+
+
+async def overview_steps(args, rig: Rig, browser, rows: list) -> tuple[list, str | None]:
+    """A window per step of Overview sessions; returns the open pages and why it stopped
+    early, if it did."""
     from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    pages: list[tuple[str, object]] = []
+    for n in args.steps:
+        try:
+            wanted = {"overview": n - len(pages)}
+            pages += await open_pages(browser, rig.server.base, wanted, rig.deprioritise)
+        except PlaywrightTimeout as exc:
+            failed = f"could not open Overview session {len(pages) + 1}: {exc}"
+            print(f"  {failed.splitlines()[0]}", flush=True)
+            return pages, failed
+        await asyncio.sleep(args.settle)
+        rig.deprioritise()
+        label = f"{n} Overview session" + ("s" if n > 1 else "")
+        rows.append(await rig.window(label, pages, args.window))
+    return pages, None
+
+
+async def mixed_window(args, rig: Rig, browser, pages: list) -> dict:
+    """The Overview pages closed, then as many sessions of a mix of pages."""
+    sessions = args.steps[-1]
+    for _, page in pages:
+        await page.close()
+    await asyncio.sleep(5)  # closed sessions are reclaimed within ~2 s
+    mix = dict(MIX)
+    mix["overview"] = max(0, mix["overview"] + sessions - sum(MIX.values()))
+    pages = await open_pages(browser, rig.server.base, mix, rig.deprioritise)
+    await asyncio.sleep(args.settle)
+    rig.deprioritise()
+    row = await rig.window(f"{sessions} mixed sessions", pages, args.window)
+    row["mix"] = ", ".join(f"{n} {k}" for k, n in mix.items())
+    return row
+
+
+async def measure(args) -> dict:
     from playwright.async_api import async_playwright
 
-    sessions = args.steps[-1]
     failed = None
     tmp = Path(tempfile.mkdtemp(prefix="dash-cpu-"))
     sb = start_sandbox(tmp / "data", "--demo")
     server = load = None
     rows = []
-    me = os.getpid()
     try:
         server = DashboardServer(watch_toml(sb, tmp / "watch.toml", (TOPIC,)), tmp / "panel.log")
         load = LoadGenerator(sb, TOPIC, args.rate)
-        others = {me}
-
-        def browser_pids() -> list[int]:
-            skip = set(tree(server.pid)) | set(tree(sb.proc.pid)) | set(tree(load.pid)) | others
-            return [p for p in tree(me) if p not in skip]
-
-        nice = f"browser at nice {BROWSER_NICE}" if args.nice else "browser not niced"
-        print(
-            f"dashboard CPU at {args.rate:.0f} broadcasts/s in, {NCPU} cores, {nice}; windows of "
-            f"{args.window:.0f} s after {args.settle:.0f} s settle; CPU in % of one core",
-            flush=True,
-        )
-        print(
-            f"  {'window':<24} {'ses':>3} {'live':>4} {'min/s':>6} {'server':>7} {'wait':>6}"
-            f" {'sandbox':>7} {'loadgen':>7} {'browser':>7} {'machine':>7} {'RSS MB':>6}"
-        )
+        rig = Rig(server, sb, load, args.nice)
+        print_header(args)
         await asyncio.sleep(args.settle)
-        rows.append(
-            await window("ingest only (baseline)", server, sb, load, browser_pids, [], args.window)
-        )
+        rows.append(await rig.window("ingest only (baseline)", [], args.window))
         async with async_playwright() as p:
             browser = await launch_chromium(p)
-
-            def deprioritise() -> None:
-                if args.nice:  # again after every page opened: renderers start at nice 0
-                    renice(browser_pids(), BROWSER_NICE)
-
-            deprioritise()
+            rig.deprioritise()
             try:
-                pages: list[tuple[str, object]] = []
-                for n in args.steps:
-                    try:
-                        pages += await open_pages(
-                            browser, server.base, {"overview": n - len(pages)}, deprioritise
-                        )
-                    except PlaywrightTimeout as exc:
-                        failed = f"could not open Overview session {len(pages) + 1}: {exc}"
-                        print(f"  {failed.splitlines()[0]}", flush=True)
-                        break
-                    await asyncio.sleep(args.settle)
-                    deprioritise()
-                    label = f"{n} Overview session" + ("s" if n > 1 else "")
-                    rows.append(
-                        await window(label, server, sb, load, browser_pids, pages, args.window)
-                    )
+                pages, failed = await overview_steps(args, rig, browser, rows)
                 if args.mix and failed is None:
-                    for _, page in pages:
-                        await page.close()
-                    await asyncio.sleep(5)  # closed sessions are reclaimed within ~2 s
-                    mix = dict(MIX)
-                    mix["overview"] = max(0, mix["overview"] + sessions - sum(MIX.values()))
-                    pages = await open_pages(browser, server.base, mix, deprioritise)
-                    await asyncio.sleep(args.settle)
-                    deprioritise()
-                    label = ", ".join(f"{n} {k}" for k, n in mix.items())
-                    rows.append(
-                        await window(
-                            f"{sessions} mixed sessions",
-                            server,
-                            sb,
-                            load,
-                            browser_pids,
-                            pages,
-                            args.window,
-                        )
-                    )
-                    rows[-1]["mix"] = label
+                    rows.append(await mixed_window(args, rig, browser, pages))
             finally:
                 await browser.close()
         # Bokeh notices a closed tab at once, but tearing 20 sessions down takes some seconds
         await asyncio.sleep(max(args.settle, 30))
-        rows.append(
-            await window("ingest only, after", server, sb, load, browser_pids, [], args.window / 2)
-        )
+        rows.append(await rig.window("ingest only, after", [], args.window / 2))
     finally:
         load_stats = load.stop() if load is not None else {}
         if server is not None:

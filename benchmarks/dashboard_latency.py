@@ -197,20 +197,112 @@ async def dom_value_time(page, value: str, timeout: float = 10.0) -> tuple[float
     raise TimeoutError(f"value {value} never reached the DOM")
 
 
-async def measure(args) -> dict:
+SLOT_SEL = f'[data-testid=slot-counter][data-key="{KEY}"][data-counter="{COUNTER}"]'
+# the element matching a selector anywhere, shadow roots included, has the given text
+SHOWS_JS = (
+    "([s, v]) => { const f = (r) => { const e = r.querySelector(s); if (e) "
+    "return e; for (const n of r.querySelectorAll('*')) if (n.shadowRoot) "
+    "{ const x = f(n.shadowRoot); if (x) return x; } return null; }; "
+    "const e = f(document); return e && e.textContent === v; }"
+)
+UPDATE = (
+    'update "group".live_slots set presence_online = %s, updated_at = now() where itinerary_id = %s'
+)
+
+
+async def show_card(page, conn, start: int) -> None:
+    """Write the test row until its card shows (the dashboard may still be joining), then
+    install the observer."""
     from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(20):
+        run_sql(conn, UPSERT, (KEY, start))
+        try:
+            await page.locator(SLOT_SEL).wait_for(timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 19:
+                raise
+    await page.wait_for_function(SHOWS_JS, arg=[SLOT_SEL, str(start)], timeout=10_000)
+    first = await page.evaluate(OBSERVER_JS, SLOT_SEL)
+    assert first == str(start), (first, start)
+
+
+async def one_change(page, conn, arrivals: dict, value: int, offset_ms: float) -> dict:
+    """One UPDATE, and when the subscriber, the DOM and the next frame saw it."""
+    t_before, t0 = await asyncio.to_thread(run_sql, conn, UPDATE, (value, KEY))
+    dom_js, frame_js = await dom_value_time(page, str(value))
+    deadline = time.monotonic() + 10
+    while str(value) not in arrivals and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    sub_t, commit_t = arrivals.get(str(value), (float("nan"), float("nan")))
+    dom_t = (dom_js - offset_ms) / 1000
+    frame_t = (frame_js - offset_ms) / 1000
+    return {
+        "value": value,
+        "execute_ms": (t0 - t_before) * 1000,
+        "commit_ts": commit_t,
+        "t0": t0,
+        "subscriber_ms": (sub_t - t0) * 1000,
+        "dom_ms": (dom_t - t0) * 1000,
+        "frame_ms": (frame_t - t0) * 1000,
+        "dom_from_commit_ms": (dom_t - commit_t) * 1000,
+        "subscriber_from_commit_ms": (sub_t - commit_t) * 1000,
+        "dashboard_share_ms": (dom_t - sub_t) * 1000,
+    }
+
+
+async def drive(args, page, conn, arrivals: dict) -> dict:
+    """The timed changes on an open Live slots page."""
+    start = 1000 * random.randint(1, 9)
+    await show_card(page, conn, start)
+    await asyncio.sleep(2)  # let the page settle (first slow ticks, chart loads)
+    off_before, err_before = await clock_offset(page)
+    rows = []
+    for i in range(args.changes):
+        rows.append(await one_change(page, conn, arrivals, start + i + 1, off_before))
+        if args.verbose:
+            r = rows[-1]
+            print(
+                f"  {i + 1:>3}  sub {r['subscriber_ms']:7.1f}  dom {r['dom_ms']:7.1f}"
+                f"  frame {r['frame_ms']:7.1f} ms"
+            )
+        await asyncio.sleep(random.uniform(0.25, 0.6))
+    off_after, err_after = await clock_offset(page)
+    return {
+        "rows": rows,
+        "clock": {
+            "offset_before_ms": off_before,
+            "bound_before_ms": err_before,
+            "offset_after_ms": off_after,
+            "bound_after_ms": err_after,
+        },
+        "frames": await page.evaluate("() => window.__wsframes"),
+        "errors": list(page.bench_errors),
+    }
+
+
+def add_frame_times(rows: list[dict], frames: list, offset_ms: float) -> None:
+    """When the websocket frame carrying each new value reached the page's JS."""
+    for r in rows:
+        needle = f"data-counter=&quot;{COUNTER}&quot;&gt;{r['value']}&lt;"
+        ws_js = next((t for t, text in frames if needle in text), float("nan"))
+        ws_t = (ws_js - offset_ms) / 1000
+        r["ws_frame_ms"] = (ws_t - r["t0"]) * 1000
+        r["server_share_ms"] = r["ws_frame_ms"] - r["subscriber_ms"]
+        r["browser_share_ms"] = r["dom_ms"] - r["ws_frame_ms"]
+
+
+async def measure(args) -> dict:
     from playwright.async_api import async_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="dash-latency-"))
     sb = start_sandbox(tmp / "data", "--demo", "--scenario", "basic")
-    server = None
-    conn = None
-    client = None
+    server = conn = client = None
     try:
         server = DashboardServer(watch_toml(sb, tmp / "watch.toml"), tmp / "panel.log")
         conn = psycopg2.connect(sb.db_url)
         conn.autocommit = True
-        start = 1000 * random.randint(1, 9)
         arrivals: dict[str, tuple[float, float]] = {}
         client = await subscriber(sb, arrivals)
         async with async_playwright() as p:
@@ -219,70 +311,7 @@ async def measure(args) -> dict:
                 page = await open_page(
                     browser, server.base + "/app?page=slots", init_script=WS_TAP_JS
                 )
-                sel = f'[data-testid=slot-counter][data-key="{KEY}"][data-counter="{COUNTER}"]'
-                # the dashboard may still be joining its channels: (re)write the row until its
-                # card shows
-                for attempt in range(20):
-                    run_sql(conn, UPSERT, (KEY, start))
-                    try:
-                        await page.locator(sel).wait_for(timeout=3_000)
-                        break
-                    except PlaywrightTimeout:
-                        if attempt == 19:
-                            raise
-                await page.wait_for_function(
-                    "([s, v]) => { const f = (r) => { const e = r.querySelector(s); if (e) "
-                    "return e; for (const n of r.querySelectorAll('*')) if (n.shadowRoot) "
-                    "{ const x = f(n.shadowRoot); if (x) return x; } return null; }; "
-                    "const e = f(document); return e && e.textContent === v; }",
-                    arg=[sel, str(start)],
-                    timeout=10_000,
-                )
-                first = await page.evaluate(OBSERVER_JS, sel)
-                assert first == str(start), (first, start)
-                await asyncio.sleep(2)  # let the page settle (first slow ticks, chart loads)
-                off_before, err_before = await clock_offset(page)
-                rows = []
-                for i in range(args.changes):
-                    value = start + i + 1
-                    t_before, t0 = await asyncio.to_thread(
-                        run_sql,
-                        conn,
-                        'update "group".live_slots set presence_online = %s, updated_at = now() '
-                        "where itinerary_id = %s",
-                        (value, KEY),
-                    )
-                    dom_js, frame_js = await dom_value_time(page, str(value))
-                    deadline = time.monotonic() + 10
-                    while str(value) not in arrivals and time.monotonic() < deadline:
-                        await asyncio.sleep(0.01)
-                    sub_t, commit_t = arrivals.get(str(value), (float("nan"), float("nan")))
-                    dom_t = (dom_js - off_before) / 1000
-                    frame_t = (frame_js - off_before) / 1000
-                    rows.append(
-                        {
-                            "value": value,
-                            "execute_ms": (t0 - t_before) * 1000,
-                            "commit_ts": commit_t,
-                            "t0": t0,
-                            "subscriber_ms": (sub_t - t0) * 1000,
-                            "dom_ms": (dom_t - t0) * 1000,
-                            "frame_ms": (frame_t - t0) * 1000,
-                            "dom_from_commit_ms": (dom_t - commit_t) * 1000,
-                            "subscriber_from_commit_ms": (sub_t - commit_t) * 1000,
-                            "dashboard_share_ms": (dom_t - sub_t) * 1000,
-                        }
-                    )
-                    if args.verbose:
-                        r = rows[-1]
-                        print(
-                            f"  {i + 1:>3}  sub {r['subscriber_ms']:7.1f}  dom {r['dom_ms']:7.1f}"
-                            f"  frame {r['frame_ms']:7.1f} ms"
-                        )
-                    await asyncio.sleep(random.uniform(0.25, 0.6))
-                off_after, err_after = await clock_offset(page)
-                frames = await page.evaluate("() => window.__wsframes")
-                errors = list(page.bench_errors)
+                run = await drive(args, page, conn, arrivals)
             finally:
                 await browser.close()
     finally:
@@ -293,38 +322,16 @@ async def measure(args) -> dict:
         if server is not None:
             server.stop()
         sb.stop()
-
-    # when the websocket frame carrying each new value reached the page's JS
-    for r in rows:
-        needle = f"data-counter=&quot;{COUNTER}&quot;&gt;{r['value']}&lt;"
-        ws_js = next((t for t, text in frames if needle in text), float("nan"))
-        ws_t = (ws_js - off_before) / 1000
-        r["ws_frame_ms"] = (ws_t - r["t0"]) * 1000
-        r["server_share_ms"] = r["ws_frame_ms"] - r["subscriber_ms"]
-        r["browser_share_ms"] = r["dom_ms"] - r["ws_frame_ms"]
-
-    def col(name: str) -> list[float]:
-        return [r[name] for r in rows]
-
+    rows = run["rows"]
+    add_frame_times(rows, run["frames"], run["clock"]["offset_before_ms"])
+    names = ["execute_ms", "subscriber_ms", "dom_ms", "frame_ms", "dashboard_share_ms"]
+    names += ["ws_frame_ms", "server_share_ms", "browser_share_ms"]
+    names += ["subscriber_from_commit_ms", "dom_from_commit_ms"]
     return {
         "changes": len(rows),
-        "clock": {
-            "offset_before_ms": off_before,
-            "bound_before_ms": err_before,
-            "offset_after_ms": off_after,
-            "bound_after_ms": err_after,
-        },
-        "execute_ms": pct(col("execute_ms")),
-        "subscriber_ms": pct(col("subscriber_ms")),
-        "dom_ms": pct(col("dom_ms")),
-        "frame_ms": pct(col("frame_ms")),
-        "dashboard_share_ms": pct(col("dashboard_share_ms")),
-        "ws_frame_ms": pct(col("ws_frame_ms")),
-        "server_share_ms": pct(col("server_share_ms")),
-        "browser_share_ms": pct(col("browser_share_ms")),
-        "subscriber_from_commit_ms": pct(col("subscriber_from_commit_ms")),
-        "dom_from_commit_ms": pct(col("dom_from_commit_ms")),
-        "console_errors": errors,
+        "clock": run["clock"],
+        **{name: pct([r[name] for r in rows]) for name in names},
+        "console_errors": run["errors"],
         "rows": rows,
     }
 

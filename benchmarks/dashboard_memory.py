@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import tempfile
@@ -91,13 +92,70 @@ def summary(values: list[float], first_index: int, edge: int = EDGE) -> dict[str
     }
 
 
+async def open_pages(browser, base: str) -> dict:
+    """Every page, each with a CDP session that reads its memory."""
+    pages = {}
+    for name, path in PAGES.items():
+        marker = MARKERS.get(name, "[data-testid=nav-overview]")
+        page = await open_page(browser, base + path, marker=marker)
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Performance.enable")
+        pages[name] = (page, cdp)
+    return pages
+
+
+async def sample(pages: dict, pid: int, t: float) -> dict:
+    """One row: server RSS, each page's heap, nodes and listeners, Chromium's RSS."""
+    row = {"t": round(t), "server_rss": rss_mb(pid)}
+    for name, (_, cdp) in pages.items():
+        for key, value in zip(("heap", "nodes", "listeners"), await page_memory(cdp), strict=True):
+            row[f"{name}_{key}"] = value
+    row["chromium_rss"] = sum(rss_mb(pid) for pid in chromium_pids())
+    return row
+
+
+def print_row(row: dict, pages: dict, warming: bool) -> None:
+    cells = "  ".join(
+        f"{row[n + '_heap']:>14.1f} {row[n + '_nodes']:>6} {row[n + '_listeners']:>5}"
+        for n in pages
+    )
+    mark = " warm-up" if warming else ""
+    print(
+        f"  {row['t']:>5} {row['server_rss']:>10.1f}  {cells}  {row['chromium_rss']:>12.0f}{mark}",
+        flush=True,
+    )
+
+
+async def stream_and_sample(args, pages: dict, pid: int) -> list[dict]:
+    """Sample every `interval` s through the warm-up and the measured minutes."""
+    warmup_s = args.warmup * 60
+    total_s = warmup_s + args.minutes * 60
+    print(
+        f"streaming: demo + {args.rate:.0f} broadcasts/s; sampling every "
+        f"{args.interval:.0f} s for {total_s / 60:.0f} min ({args.warmup:g} min warm-up); MB",
+        flush=True,
+    )
+    head = "  ".join(f"{n + ' heap':>14} {'nodes':>6} {'lsnrs':>5}" for n in pages)
+    print(f"  {'t s':>5} {'server RSS':>10}  {head}  {'chromium RSS':>12}")
+    samples: list[dict] = []
+    started = time.monotonic()
+    for k in itertools.count():
+        await asyncio.sleep(max(0.0, started + k * args.interval - time.monotonic()))
+        t = time.monotonic() - started
+        row = await sample(pages, pid, t)
+        samples.append(row)
+        print_row(row, pages, t < warmup_s - 1)
+        if t >= total_s - 1:
+            return samples
+    return samples
+
+
 async def measure(args) -> dict:
     from playwright.async_api import async_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="dash-memory-"))
     sb = start_sandbox(tmp / "data", "--demo")
     server = load = None
-    samples: list[dict] = []
     try:
         server = DashboardServer(watch_toml(sb, tmp / "watch.toml", (TOPIC,)), tmp / "panel.log")
         load = LoadGenerator(sb, TOPIC, args.rate)
@@ -106,52 +164,8 @@ async def measure(args) -> dict:
         async with async_playwright() as p:
             browser = await launch_chromium(p)
             try:
-                pages = {}
-                for name, path in PAGES.items():
-                    marker = MARKERS.get(name, "[data-testid=nav-overview]")
-                    page = await open_page(browser, server.base + path, marker=marker)
-                    cdp = await page.context.new_cdp_session(page)
-                    await cdp.send("Performance.enable")
-                    pages[name] = (page, cdp)
-                warmup_s = args.warmup * 60
-                total_s = warmup_s + args.minutes * 60
-                started = time.monotonic()
-                print(
-                    f"streaming: demo + {args.rate:.0f} broadcasts/s; sampling every "
-                    f"{args.interval:.0f} s for {total_s / 60:.0f} min ({args.warmup:g} min "
-                    "warm-up); MB",
-                    flush=True,
-                )
-                head = "  ".join(f"{n + ' heap':>14} {'nodes':>6} {'lsnrs':>5}" for n in pages)
-                print(f"  {'t s':>5} {'server RSS':>10}  {head}  {'chromium RSS':>12}")
-                k = 0
-                while True:
-                    target = started + k * args.interval
-                    await asyncio.sleep(max(0.0, target - time.monotonic()))
-                    t = time.monotonic() - started
-                    row = {"t": round(t), "server_rss": rss_mb(server.pid)}
-                    for name, (_, cdp) in pages.items():
-                        (
-                            row[f"{name}_heap"],
-                            row[f"{name}_nodes"],
-                            row[f"{name}_listeners"],
-                        ) = await page_memory(cdp)
-                    row["chromium_rss"] = sum(rss_mb(pid) for pid in chromium_pids())
-                    samples.append(row)
-                    cells = "  ".join(
-                        f"{row[n + '_heap']:>14.1f} {row[n + '_nodes']:>6} "
-                        f"{row[n + '_listeners']:>5}"
-                        for n in pages
-                    )
-                    mark = " warm-up" if t < warmup_s - 1 else ""
-                    print(
-                        f"  {row['t']:>5} {row['server_rss']:>10.1f}  {cells}  "
-                        f"{row['chromium_rss']:>12.0f}{mark}",
-                        flush=True,
-                    )
-                    if t >= total_s - 1:
-                        break
-                    k += 1
+                pages = await open_pages(browser, server.base)
+                samples = await stream_and_sample(args, pages, server.pid)
                 errors = {n: list(pg.bench_errors) for n, (pg, _) in pages.items()}
             finally:
                 await browser.close()

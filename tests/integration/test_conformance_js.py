@@ -3,7 +3,9 @@ the sandbox, with realtime-js's default protocol (vsn 2.0.0, binary broadcasts) 
 
 Each test runs one scenario of `tests/js/scenarios.mjs` in a subprocess. The script prints
 `RESULT {...}` with what the client saw; scenarios that need the database to change first print
-`SUBSCRIBED`, and the test then writes rows (or calls `realtime.send`) with SQL.
+`SUBSCRIBED`, and the test then writes rows (or calls `realtime.send`) with SQL. One module, long
+as it is: every test shares the Node fixture and the scenario runner, and splitting it would only
+scatter one client's conformance over files.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 `live-slots-update` Edge Function, `group.live_slots` on the realtime feed, and the demo scenario.
 
 Counters are checked against a count made here in Python over the presence rows, following the
-seed's wording, not against the recompute's own SQL.
+seed's wording, not against the recompute's own SQL. One module for one seed system: its schema,
+function, feed and scenario share fixtures, and read best in the order the seed tells them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 
 Each module gets its own table with an `owner` column and owner-only RLS, so the user JWTs minted
 here see and change only their own rows, exactly as on Supabase. Raw HTTP (httpx) checks the
-statuses and headers the clients hide.
+statuses and headers the clients hide. One module, long as it is, because every test shares the
+table fixture and its policies, and PostgREST's verbs are tested side by side.
 """
 
 from __future__ import annotations

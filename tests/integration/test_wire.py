@@ -1,4 +1,7 @@
-"""The sandbox's wire protocol, frame by frame, against the reference's exact shapes and strings."""
+"""The sandbox's wire protocol, frame by frame, against the reference's exact shapes and strings.
+
+One module, long as it is: it follows the reference section by section, and the raw-socket
+helpers it shares would otherwise be imported across several files for no gain."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 
 Expected parse results and error texts come from supabase/realtime 2.129.x
 (``Extensions.PostgresCdcRls.Subscriptions`` and its doctests); expected evaluation results
-were checked against ``realtime.check_equality_op`` running on a real PostgreSQL.
+were checked against ``realtime.check_equality_op`` running on a real PostgreSQL. One module for
+parse and evaluate alike: most cases are a filter string with what it parses to and what it lets
+through, and keeping the pairs together is the point.
 """
 
 from __future__ import annotations
