@@ -134,7 +134,8 @@ WALL_STYLES = """
   overflow: hidden; }
 .rm-wall-chip { border-radius: calc(var(--u) * 0.3); color: #000; font-weight: 700;
   font-size: calc(var(--u) * 1); padding: calc(var(--u) * 0.2) calc(var(--u) * 0.6);
-  background: var(--st, #64748b); white-space: nowrap; }
+  background: var(--st, #64748b); white-space: nowrap; max-width: calc(var(--u) * 22);
+  overflow: hidden; text-overflow: ellipsis; }
 .rm-wall-slots { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr));
   gap: calc(var(--u) * 0.9); padding: calc(var(--u) * 0.4) calc(var(--u) * 1.4); }
 .rm-wall .rm-slot { background: #0f172a; border: 2px solid #1e293b; min-width: 0;

@@ -32,6 +32,7 @@ from .slots import SlotCards
 from .theme import STATUS_COLORS, STYLES, SUBSCRIBE_COLORS, WALL_STYLES
 
 WALL_CARDS = 8
+WALL_CHIPS = 8
 WALL_TILES = ("uptime", "rate", "p95", "subs", "reconnects")
 TREND_SECONDS = 300
 
@@ -76,11 +77,21 @@ def trends_markup(snap: Snapshot) -> str:
 
 
 def channels_markup(snap: Snapshot) -> str:
+    """Up to WALL_CHIPS channel chips, the ones not subscribed first; the subscribed rest as one
+    count, so a wall watching many channels still shows every failure and nothing is cut."""
+    states = sorted(snap.channel_states, key=lambda row: row[1] == "SUBSCRIBED")
+    shown = states if len(states) <= WALL_CHIPS else states[: WALL_CHIPS - 1]
+    rest = len(states) - len(shown)
     chips = "".join(
-        f'<span class="rm-wall-chip" style="--st:{SUBSCRIBE_COLORS.get(state, "#64748b")}">'
-        f"{esc(channel)} · {esc(state)}</span>"
-        for channel, state, *_ in snap.channel_states
+        f'<span class="rm-wall-chip" style="--st:{SUBSCRIBE_COLORS.get(state, "#64748b")}" '
+        f'title="{esc(channel)}">{esc(channel)} · {esc(state)}</span>'
+        for channel, state, *_ in shown
     )
+    if rest:
+        chips += (
+            f'<span class="rm-wall-chip" style="--st:{SUBSCRIBE_COLORS["SUBSCRIBED"]}">'
+            f"+{rest} more subscribed</span>"
+        )
     return f'<div class="rm-wall-chips" data-testid="wall-channels">{chips}</div>'
 
 

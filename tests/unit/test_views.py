@@ -139,3 +139,16 @@ def test_the_wall_is_stale_when_no_event_arrives():
     assert "stale-banner" not in fresh
     assert "STALE · data is 5.0 s old" in stale
     assert wall.title == "Realtime Monitor"
+
+
+def test_the_wall_names_every_failing_channel_and_counts_the_rest():
+    from dashboards.wall import channels_markup
+
+    store = Store()
+    for i in range(12):
+        state = "CHANNEL_ERROR" if i in (3, 9) else "SUBSCRIBED"
+        store.record_subscription(SubscriptionChange(100.0, f"room-{i}", state))
+    markup = channels_markup(store.snapshot(now=101.0))
+    assert markup.count('class="rm-wall-chip"') == 8
+    assert "room-3 · CHANNEL_ERROR" in markup and "room-9 · CHANNEL_ERROR" in markup
+    assert "+5 more subscribed" in markup
