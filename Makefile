@@ -50,7 +50,7 @@ bench-soak: $(STAMP) system-deps
 	$(PY) benchmarks/dashboard_memory.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sandbox feeds metrics dashboards tests benchmarks
+	$(VENV)/bin/ruff check sandbox feeds metrics dashboards monitor tests benchmarks app.py wall.py
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules
