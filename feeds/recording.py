@@ -4,8 +4,9 @@ A recording holds everything a store is fed: Events, and the status and subscrip
 (as rows of kind `_status` / `_subscription`), so a replay reproduces uptime, outages and
 subscribe states as well as traffic. The format follows the file name: `.jsonl` (one JSON
 object per line, easy to grep) or `.parquet` (columnar, payload kept as JSON text because
-payloads have no fixed schema). Writing is buffered and flushed every `flush_every` rows, so a
-recorder's memory is bounded however long it runs.
+payloads have no fixed schema); `.json` is read too, as Realtime frames captured off the wire
+(`ops/fixtures/`), so a seed's fixtures replay like a recording. Writing is buffered and flushed
+every `flush_every` rows, so a recorder's memory is bounded however long it runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from .events import Event, StatusChange, SubscriptionChange
+from .events import Event, StatusChange, SubscriptionChange, normalise
 
 STATUS_KIND = "_status"
 SUBSCRIPTION_KIND = "_subscription"
@@ -176,12 +177,48 @@ def _format(path: Path) -> str:
         return "jsonl"
     if suffix in (".parquet", ".pq"):
         return "parquet"
-    raise ValueError(f"{path}: unknown recording format {suffix!r}; use .jsonl or .parquet")
+    if suffix == ".json":
+        return "frames"
+    raise ValueError(
+        f"{path}: unknown recording format {suffix!r}; use .jsonl or .parquet (a recording), "
+        "or .json (Realtime frames as captured)"
+    )
+
+
+def read_frames(path: str | Path) -> Iterator[Event]:
+    """The data frames of a `.json` capture (one Realtime frame, or a list of them, as the server
+    sent them: `{"topic", "event", "payload", "ref"}`) as Events. A capture has no receive times,
+    so each event is dated by its commit timestamp when it has one (latency 0), else just after
+    the previous one; replies and other control frames are skipped."""
+    path = Path(path)
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    frames = data if isinstance(data, list) else [data]
+    at = time.time()
+    for n, frame in enumerate(frames):
+        if not isinstance(frame, dict):
+            raise ValueError(f"{path}: frame {n} is not an object")
+        size = len(orjson.dumps(frame))
+        try:
+            event = normalise(frame, size, at)
+        except ValueError as exc:
+            raise ValueError(f"{path}: frame {n}: {exc}") from None
+        if event is None:
+            continue
+        if event.commit_ts is not None:
+            event.received_at, event.latency_ms = event.commit_ts, 0.0
+        at = event.received_at + 0.001
+        yield event
 
 
 def read_recording(path: str | Path) -> Iterator[Record]:
     """Every record of a recording, in the order written."""
     path = Path(path)
+    if _format(path) == "frames":
+        yield from read_frames(path)
+        return
     if _format(path) == "jsonl":
         with open(path, "rb") as f:
             for n, line in enumerate(f, 1):
