@@ -8,13 +8,13 @@ JS_STAMP := tests/js/node_modules/.installed
 PORT ?= 5006
 HOST ?= 127.0.0.1
 
-.PHONY: serve sandbox test test-fast bench bench-soak lint system-deps clean
+.PHONY: serve sandbox notebook test test-fast bench bench-soak lint system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (found %s)" % sys.version.split()[0]'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,notebooks]'
 	touch $(STAMP)
 
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
@@ -27,6 +27,10 @@ system-deps:
 # The dashboard. With no SUPABASE_URL/watch.toml it starts the sandbox with demo traffic.
 serve: $(STAMP)
 	$(PY) -m monitor serve --host $(HOST) --port $(PORT)
+
+# JupyterLab on notebooks/, with the project installed (the views run live in the kernel).
+notebook: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir notebooks --ip $(HOST) --no-browser
 
 # Just the local Realtime sandbox with demo traffic, for your own clients.
 sandbox: $(STAMP)
