@@ -94,6 +94,7 @@ def capture(buf: Buffers, conn: ConnectionLog, now: float, window: float) -> Cap
     starts = [t for t in (buf.first_at, conn.first_at) if t is not None]
     started_at = min(starts) if starts else None
     eff = effective_window(now, window, started_at)
+    first_sec, last_sec = math.floor(now - eff), math.floor(now)
     n = len(buf.sample_t)
     rows = tuple(replica.rows())
     return Capture(
@@ -101,13 +102,13 @@ def capture(buf: Buffers, conn: ConnectionLog, now: float, window: float) -> Cap
         window=window,
         eff=eff,
         started_at=started_at,
-        first_sec=math.floor(now - eff),
-        last_sec=math.floor(now),
+        first_sec=first_sec,
+        last_sec=last_sec,
         seq=buf.seq,
         ring=tuple(buf.ring),
-        messages=buckets.messages(math.floor(now - eff), math.floor(now)),
-        latency_rows=buckets.latency(math.floor(now - eff), math.floor(now)),
-        members=buckets.members(math.floor(now - eff), math.floor(now)),
+        messages=buckets.messages(first_sec, last_sec),
+        latency_rows=buckets.latency(first_sec, last_sec),
+        members=buckets.members(first_sec, last_sec),
         sample_t=np.fromiter(buf.sample_t, dtype=float, count=n),
         sample_src=np.fromiter(buf.sample_src, dtype=np.int64, count=n),
         sample_ms=np.fromiter(buf.sample_ms, dtype=float, count=n),
