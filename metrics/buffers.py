@@ -11,8 +11,9 @@ What one event updates:
   holds consecutive seqs, so seq -> position is arithmetic and no tuple is allocated per event;
 * totals since start by (channel, kind, event) -> [count, bytes], probes in their own dict;
 * the 1-second buckets (user traffic counts, latency histograms, member counts);
-* exact latency samples (time, source, ms) in three parallel deques, for exact percentiles while
-  they still cover the window;
+* exact latency samples (time, source, channel, ms) in four parallel deques, for exact
+  percentiles (per source, and per channel) while they still cover the window; a channel is kept
+  as a small integer (`channel_ids`), so a sample allocates nothing;
 * the presence roster and the live-slot replica;
 * first-seen time and last user-message time.
 """
@@ -55,7 +56,10 @@ class Buffers:
         n = int(latency_samples)
         self.sample_t: deque[float] = deque(maxlen=n)
         self.sample_src: deque[int] = deque(maxlen=n)
+        self.sample_ch: deque[int] = deque(maxlen=n)
         self.sample_ms: deque[float] = deque(maxlen=n)
+        # channel name -> its number in `sample_ch`; as many as the channels that carried latency
+        self.channel_ids: dict[str, int] = {}
         # Receive time of the newest sample pushed out of the deques: samples are exact for any
         # window that starts after it.
         self.samples_evicted_t = float("-inf")
@@ -101,6 +105,11 @@ class Buffers:
                     self.samples_evicted_t = st[0]
                 st.append(t)
                 self.sample_src.append(src)
+                ids = self.channel_ids
+                cid = ids.get(ev.channel)
+                if cid is None:
+                    cid = ids[ev.channel] = len(ids)
+                self.sample_ch.append(cid)
                 self.sample_ms.append(ms)
                 self.buckets.add_latency(t, src, ms, hist_slot(ms))
         if kind == POSTGRES:

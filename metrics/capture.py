@@ -63,6 +63,8 @@ class Capture:
     members: list[tuple[int, str, int]]
     sample_t: np.ndarray
     sample_src: np.ndarray
+    sample_ch: np.ndarray  # numbers into `sample_channels`
+    sample_channels: tuple[str, ...]
     sample_ms: np.ndarray
     samples_evicted_t: float
     timeline: tuple[StatusChange, ...]
@@ -111,6 +113,8 @@ def capture(buf: Buffers, conn: ConnectionLog, now: float, window: float) -> Cap
         members=buckets.members(first_sec, last_sec),
         sample_t=np.fromiter(buf.sample_t, dtype=float, count=n),
         sample_src=np.fromiter(buf.sample_src, dtype=np.int64, count=n),
+        sample_ch=np.fromiter(buf.sample_ch, dtype=np.int64, count=n),
+        sample_channels=tuple(buf.channel_ids),
         sample_ms=np.fromiter(buf.sample_ms, dtype=float, count=n),
         samples_evicted_t=buf.samples_evicted_t,
         timeline=tuple(conn.timeline()),

@@ -4,6 +4,9 @@ The store keeps the last `latency_samples` exact samples and a 1-second histogra
 hours. A window the samples cover gets exact percentiles (`np.percentile`'s); a longer one gets
 percentiles from the merged histograms (within one bin, ~20 %), with count, mean and max still
 exact from the per-second sums. The per-second series mixes both the same way.
+
+Per channel there are no histograms (they would multiply by the channels): `by_channel` reads the
+exact samples only, and says from when they cover the window (`since`, `exact`).
 """
 
 from __future__ import annotations
@@ -128,3 +131,38 @@ def series(cap: Capture) -> pd.DataFrame:
         },
         EMPTY_COLUMNS["latency_series"],
     )
+
+
+def by_channel(cap: Capture) -> pd.DataFrame:
+    """Per (channel, source) over the window, from the exact samples: count, p50/p95/p99 (as
+    `np.percentile`), mean, max, the first sample's time, and whether the samples reach back to
+    the window's start (`exact`). Slowest p95 first."""
+    t, ms = cap.sample_t, cap.sample_ms
+    sel = (t >= cap.first_sec) & (t < float(cap.last_sec + 1))
+    n_src = len(LATENCY_SOURCES)
+    keys = cap.sample_ch[sel] * n_src + cap.sample_src[sel]
+    groups, counts, pcts = grouped_percentiles(keys, ms[sel])
+    inverse = np.searchsorted(groups, keys)
+    sums = np.bincount(inverse, weights=ms[sel], minlength=groups.size)
+    tops = np.full(groups.size, -np.inf)
+    np.maximum.at(tops, inverse, ms[sel])
+    firsts = np.full(groups.size, np.inf)
+    np.minimum.at(firsts, inverse, t[sel])
+    names = np.asarray(cap.sample_channels + ("",), dtype=object)
+    sources = np.asarray(LATENCY_SOURCES, dtype=object)
+    out = frame(
+        {
+            "channel": names[groups // n_src].tolist(),
+            "source": sources[groups % n_src].tolist(),
+            "count": counts,
+            "p50": pcts[:, 0],
+            "p95": pcts[:, 1],
+            "p99": pcts[:, 2],
+            "mean": sums / np.maximum(counts, 1),
+            "max": tops,
+            "since": firsts,
+            "exact": np.full(groups.size, _exact_from(cap) <= cap.first_sec),
+        },
+        EMPTY_COLUMNS["latency_by_channel"],
+    )
+    return out.sort_values("p95", ascending=False, ignore_index=True)

@@ -56,6 +56,18 @@ EMPTY_COLUMNS: dict[str, dict[str, str]] = {
         "p99": "float64",
         "count": "int64",
     },
+    "latency_by_channel": {
+        "channel": "str",
+        "source": "str",
+        "count": "int64",
+        "p50": "float64",
+        "p95": "float64",
+        "p99": "float64",
+        "mean": "float64",
+        "max": "float64",
+        "since": "time",
+        "exact": "bool",
+    },
     "subscriptions": {
         "channel": "str",
         "state": "str",

@@ -213,6 +213,11 @@ class Snapshot:
         return latency.window_stats(self.cap)
 
     @cached_property
+    def latency_by_channel(self) -> pd.DataFrame:
+        """Per (channel, source), from the exact samples; slowest p95 first."""
+        return latency.by_channel(self.cap)
+
+    @cached_property
     def latency_series(self) -> pd.DataFrame:
         return latency.series(self.cap)
 

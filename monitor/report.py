@@ -85,11 +85,21 @@ def summary(snap: Snapshot) -> dict[str, Any]:
             "by_kind": snap.rate_by_kind,
         },
         "latency_ms": {k: v.as_dict() for k, v in snap.latency.items()},
+        "latency_ms_by_channel": by_channel(snap.latency_by_channel),
         "replica": snap.replica.to_dict("records"),
         "presence": totals["presence"],
         "last_message_at": snap.last_message_at,
         "message_age_s": snap.message_age_s,
     }
+
+
+def by_channel(table: pd.DataFrame) -> dict[str, dict[str, dict[str, Any]]]:
+    """{channel: {source: figures}} from the snapshot's per-channel latency table."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for rec in table.to_dict("records"):
+        channel, source = rec.pop("channel"), rec.pop("source")
+        out.setdefault(channel, {})[source] = rec
+    return out
 
 
 def dumps(body: Any) -> str:

@@ -20,6 +20,7 @@ FRAMES = [
     "events",
     "rates",
     "latency_series",
+    "latency_by_channel",
     "subscriptions",
     "timeline",
     "outages",
@@ -244,6 +245,33 @@ def test_latency_falls_back_to_histograms_when_samples_do_not_cover_window():
     assert series["count"].tolist() == [1] * 30
     assert series["p50"].tolist()[-10:] == values[-10:]
     assert series["p50"].iloc[0] != values[0]  # a bin's midpoint, not the exact value
+
+
+def test_latency_per_channel_names_the_slow_channel_with_exact_figures():
+    store = Store()
+    fast, slow = [5.0, 6.0, 7.0, 8.0], [100.0, 400.0, 900.0]
+    for i, ms in enumerate(fast):
+        store.ingest(Event(300.0 + i, "fast", "postgres_changes", "INSERT", latency_ms=ms))
+    for i, ms in enumerate(slow):
+        store.ingest(Event(300.5 + i, "slow", "postgres_changes", "INSERT", latency_ms=ms))
+    store.ingest(probe(301.0, 2.0))
+    table = store.snapshot(now=305.0).latency_by_channel
+    assert table["channel"].tolist() == ["slow", "fast", "monitor-probe"]  # slowest p95 first
+    assert table["source"].tolist() == ["commit", "commit", "probe_rtt"]
+    row = table.iloc[0]
+    assert row["p95"] == float(np.percentile(slow, 95)) and row["count"] == 3
+    assert (row["mean"], row["max"], row["exact"]) == (np.mean(slow), 900.0, True)
+    assert row["since"] == pd.Timestamp(300.5, unit="s", tz="UTC")
+    assert table.iloc[1]["p50"] == float(np.percentile(fast, 50))
+
+
+def test_latency_per_channel_says_when_samples_no_longer_cover_the_window():
+    store = Store(latency_samples=4)
+    for i in range(10):
+        store.ingest(Event(400.0 + i, "db", "postgres_changes", "INSERT", latency_ms=float(i)))
+    row = store.snapshot(now=410.0).latency_by_channel.iloc[0]
+    assert (row["count"], row["exact"], row["p50"]) == (4, False, 7.5)
+    assert row["since"] == pd.Timestamp(406.0, unit="s", tz="UTC")
 
 
 # ---- connection -------------------------------------------------------------------------------
