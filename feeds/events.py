@@ -28,6 +28,7 @@ RECONNECTING = "reconnecting"
 DISCONNECTED = "disconnected"
 ERROR = "error"
 STATUSES = (CONNECTING, CONNECTED, RECONNECTING, DISCONNECTED, ERROR)
+STOPPED = "stopped"  # the reason of the `disconnected` a deliberate stop records
 
 # Per-channel subscribe states, as both official clients name them.
 SUBSCRIBED = "SUBSCRIBED"

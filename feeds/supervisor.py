@@ -96,7 +96,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self._close_client()
-        self._set_status(ev.DISCONNECTED, "stopped")
+        self._set_status(ev.DISCONNECTED, ev.STOPPED)
 
     async def run(self) -> None:
         attempt = 0

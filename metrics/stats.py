@@ -12,7 +12,6 @@ Conventions shared by every function:
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -120,14 +119,6 @@ def histogram(values: Iterable[float]) -> np.ndarray:
     return np.bincount(slots, minlength=HIST_SLOTS).astype(np.int64)
 
 
-def merge_histograms(hists: Iterable[np.ndarray]) -> np.ndarray:
-    """Sum of histograms: valid because every histogram shares the same fixed edges."""
-    total = np.zeros(HIST_SLOTS, dtype=np.int64)
-    for h in hists:
-        total += np.asarray(h, dtype=np.int64)
-    return total
-
-
 def hist_percentiles_rows(counts: np.ndarray, qs: Sequence[float] = PERCENTILES) -> np.ndarray:
     """Approximate percentiles for each row of a (n, HIST_SLOTS) array of histograms.
 
@@ -172,13 +163,6 @@ def hist_percentiles(counts: np.ndarray, qs: Sequence[float] = PERCENTILES) -> t
 # --------------------------------------------------------------------------------------------
 
 
-def rate(count: float, span_s: float) -> float:
-    """Events per second over a span; NaN when the span is not positive (nothing to divide by)."""
-    if not span_s > 0:
-        return NAN
-    return float(count) / float(span_s)
-
-
 def effective_window(now: float, window_s: float, started_at: float | None) -> float:
     """The part of the window the monitor actually watched: min(window, now - start), >= 0.
 
@@ -203,13 +187,6 @@ class Outage:
     end: float | None
     duration_s: float
     reason: str | None
-
-
-def status_at(timeline: Sequence[StatusChange], at: float) -> StatusChange | None:
-    """The change in effect at `at` (the last one at or before it), None before the first."""
-    times = [c.at for c in timeline]
-    i = bisect.bisect_right(times, at)
-    return timeline[i - 1] if i else None
 
 
 def connected_seconds(timeline: Sequence[StatusChange], start: float, end: float) -> float:
@@ -269,10 +246,3 @@ def outages(
         first = timeline[0]
         result.append(Outage(first.at, None, max(0.0, now - first.at), first.reason))
     return result
-
-
-def reconnect_durations(
-    timeline: Sequence[StatusChange], connected_before: bool = False
-) -> list[float]:
-    """Seconds from each loss of `connected` to regaining it (completed outages only)."""
-    return [o.duration_s for o in outages(timeline, 0.0, connected_before) if o.end is not None]

@@ -134,7 +134,7 @@ def settled_dom(cdp, samples: int = 5) -> tuple[int, int]:
     for _ in range(samples):
         readings.append(dom_after_gc(cdp))
         time.sleep(0.5)
-    return min(n for n, _ in readings), min(l for _, l in readings)
+    return min(n for n, _ in readings), min(k for _, k in readings)
 
 
 def test_inspector_holds_no_more_dom_as_the_log_refreshes(dashboard, open_page):

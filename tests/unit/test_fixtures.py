@@ -11,22 +11,11 @@ from pathlib import Path
 import pytest
 
 from feeds.recording import load_events, replay
+from metrics.analysis import implied_live_slot_counters
 from metrics.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "ops" / "fixtures"
-
-
-def implied_counters(presence: list[dict]) -> dict[str, float]:
-    """The seed's definitions, counted here over the captured rows (not by the sandbox's SQL)."""
-    opted = [r for r in presence if r["opt_in"]]
-    visible = [r for r in opted if r["visible"]]
-    online = [r for r in visible if r["status"] == "online"]
-    return {
-        "presence_opt_in": float(len(opted)),
-        "presence_visible": float(len(visible)),
-        "presence_online": float(len(online)),
-    }
 
 
 async def test_the_live_slots_frame_replays_onto_the_replica_with_the_implied_counters():
@@ -36,7 +25,7 @@ async def test_the_live_slots_frame_replays_onto_the_replica_with_the_implied_co
     [event] = load_events(FIXTURES / "group_live_slots_event.json")
     snap = store.snapshot(now=event.received_at + 1)
     row = snap.replica.set_index("key").loc[presence["itinerary_id"]]
-    expected = implied_counters(presence["presence"])
+    expected = implied_live_slot_counters(presence["presence"])
     assert {name: row[name] for name in expected} == expected
     assert expected["presence_opt_in"] > expected["presence_online"] > 0  # a telling fixture
 
