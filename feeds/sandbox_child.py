@@ -2,7 +2,8 @@
 
 The monitor and the sandbox meet only over the network, as with a hosted project: this module
 starts `python -m sandbox serve` on a free port, reads its `SANDBOX READY {json}` line, and stops
-it with the parent (atexit and explicit `stop()`).
+it with the parent (atexit and explicit `stop()`; and, for a parent killed outright, the sandbox
+watches for its parent to go).
 
 The sandbox also says what is worth watching on it (`watch`: channels in the shape of a config's
 [[channels]] tables), so the demo's topics live with the demo and not here. A sandbox whose READY
@@ -65,6 +66,7 @@ def start_sandbox_child(
     log_path: str | Path | None = None,
 ) -> SandboxChild:
     args = [sys.executable, "-m", "sandbox", "serve", "--port", str(port)]
+    args += ["--parent-pid", str(os.getpid())]  # it stops itself if we die without stopping it
     if demo:
         args += ["--demo", "--rate", str(rate)]
         for name in scenarios or []:

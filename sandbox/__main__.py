@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -51,6 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=5,
         help="presence calls per client per 30 s (0 = unlimited)",
     )
+    serve.add_argument(
+        "--parent-pid",
+        type=int,
+        help="stop when this process is gone (a parent killed before it could stop us)",
+    )
     serve.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -83,9 +89,23 @@ async def serve(args: argparse.Namespace) -> int:
         return 2
     print("SANDBOX READY " + json.dumps(sandbox.ready_info()), flush=True)
     logging.getLogger("sandbox").info("serving %s", sandbox.base_url)
+    watch = (
+        asyncio.create_task(stop_when_orphaned(args.parent_pid, stop)) if args.parent_pid else None
+    )
     await stop.wait()
+    if watch is not None:
+        watch.cancel()
     await sandbox.stop()
     return 0
+
+
+async def stop_when_orphaned(parent_pid: int, stop: asyncio.Event, every_s: float = 1.0) -> None:
+    """Set `stop` once `parent_pid` is no longer our parent: a Jupyter kernel or monitor killed
+    with SIGKILL runs no atexit, and its sandbox (and embedded PostgreSQL) would live on."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(every_s)
+    logging.getLogger("sandbox").warning("parent %d is gone: stopping", parent_pid)
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

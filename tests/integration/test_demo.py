@@ -81,3 +81,54 @@ async def _joins(w, topic: str, config: dict) -> bool:
             return True
         await asyncio.sleep(0.5)  # the demo's tables may not exist yet: join again
     return False
+
+
+def test_a_sandbox_whose_parent_is_killed_stops_itself(tmp_path):
+    """A Jupyter kernel or monitor killed outright (SIGKILL: no atexit) must not leave its sandbox
+    and embedded PostgreSQL running for weeks."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from feeds.sandbox_child import start_sandbox_child\n"
+            f"child = start_sandbox_child(demo=False, data_dir={str(tmp_path)!r})\n"
+            "print(child.proc.pid, flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        sandbox_pid = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(sandbox_pid, 0)
+            except ProcessLookupError:
+                break
+            stat = Path(f"/proc/{sandbox_pid}/stat")
+            with contextlib.suppress(FileNotFoundError):
+                if stat.read_text().split()[2] == "Z":  # exited, waiting to be reaped by init
+                    break
+            time.sleep(0.2)
+        else:
+            os.kill(sandbox_pid, signal.SIGKILL)
+            raise AssertionError("the sandbox outlived its killed parent by 30 s")
+        time.sleep(2)
+        left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+        assert left.stdout == "", "its PostgreSQL is still running"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
