@@ -7,8 +7,11 @@ must already have it, and the error says how to set it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import time
 from pathlib import Path
 
 import asyncpg
@@ -33,6 +36,7 @@ def start_embedded(pgdata: Path) -> tuple[str, object]:
     from pgserver._commands import pg_ctl
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    repair_handle_list(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     uri = server.get_uri()
     conn = psycopg2.connect(uri)
@@ -59,6 +63,43 @@ def start_embedded(pgdata: Path) -> tuple[str, object]:
         server.ensure_postgres_running()
         uri = server.get_uri()
     return uri, server
+
+
+HANDLE_LIST = ".handle_pids.json"  # pgserver's list of the processes sharing one cluster
+
+
+def repair_handle_list(pgdata: Path, tries: int = 5, pause_s: float = 0.1) -> None:
+    """pgserver keeps the pids sharing a cluster in a JSON file it rewrites in place, so a
+    process killed mid-write (or one reading while another writes) leaves it empty or cut, and
+    every later start on that data directory then fails with a JSON error. A read that stays bad
+    over a few tries is replaced by the pids in it that still run (none, when nothing parses)."""
+    path = pgdata / HANDLE_LIST
+    text = ""
+    for _ in range(tries):
+        if not path.exists():
+            return
+        text = path.read_text()
+        try:
+            pids = json.loads(text)
+        except ValueError:
+            time.sleep(pause_s)
+            continue
+        if isinstance(pids, list) and all(isinstance(p, int) for p in pids):
+            return
+        break
+    alive = [int(p) for p in re.findall(r"\d+", text) if _running(int(p))]
+    log.warning("pgserver's %s was unreadable (%r): rewritten as %s", path, text[:40], alive)
+    path.write_text(json.dumps(alive))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 async def check_external(uri: str) -> None:

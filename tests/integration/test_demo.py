@@ -132,3 +132,20 @@ def test_a_sandbox_whose_parent_is_killed_stops_itself(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_a_sandbox_starts_on_a_data_dir_whose_pgserver_handle_list_was_cut(fresh_sandbox, tmp_path):
+    """pgserver rewrites its list of sharing processes in place: a process killed mid-write left
+    it empty, and every later start on that directory failed with a bare JSON error."""
+    import urllib.request
+
+    from sandbox_process import traversable
+
+    data = tmp_path / "shared"
+    fresh_sandbox(data_dir=data).stop()
+    handles = traversable(data) / "pg" / ".handle_pids.json"
+    assert handles.exists()
+    handles.write_text("")  # as a writer killed between truncating and writing leaves it
+    sb = fresh_sandbox(data_dir=data)
+    with urllib.request.urlopen(f"{sb.url}/sandbox/v1/health", timeout=10) as resp:
+        assert resp.status == 200
