@@ -117,6 +117,33 @@ def subscription_chips(states: Sequence[tuple[str, str, str | None]]) -> str:
     return '<div class="rm-chips">' + "".join(chips) + "</div>"
 
 
+def channel_latency(
+    rows: Sequence[tuple[str, float, float, float, int]], limit_ms: float, shown: int = 6
+) -> str:
+    """The slowest channels' commit latency (channel, p50, p95, p99, count), slowest p95 first,
+    each p95 coloured against the latency rule (`limit_ms`, 0 = no rule); the rest counted."""
+    if not rows:
+        return '<div class="rm-empty">no row changes with a latency in the window</div>'
+    body = []
+    for channel, p50, p95, p99, count in rows[:shown]:
+        level = "info" if not limit_ms else "alert" if p95 > limit_ms else "ok"
+        body.append(
+            f'<tr data-testid="channel-latency-row"><td class="ch">{esc(channel)}</td>'
+            f"<td>{fmt_ms(p50)}</td>"
+            f'<td class="p95" style="--lvl:{LEVEL_COLORS[level]}">{fmt_ms(p95)}</td>'
+            f"<td>{fmt_ms(p99)}</td><td>{count:,}</td></tr>"
+        )
+    more = len(rows) - shown
+    foot = f'<div class="more">and {more} faster channels</div>' if more > 0 else ""
+    return (
+        '<div class="rm-chlat" data-testid="channel-latency"><div class="title">'
+        "Commit latency by channel</div><table><thead><tr><th>channel</th><th>p50</th>"
+        "<th>p95</th><th>p99</th><th>changes</th></tr></thead><tbody>"
+        + "".join(body)
+        + f"</tbody></table>{foot}</div>"
+    )
+
+
 def sparkline(
     times: Sequence[float],
     values: Sequence[float],

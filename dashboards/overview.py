@@ -1,4 +1,5 @@
-"""Overview: is realtime healthy, how late, how busy? Status, tiles, and three charts."""
+"""Overview: is realtime healthy, how late, how busy? Status, tiles, three charts, and the
+slowest channels."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from metrics.store import Pulse
 from .charts import LatencyChart, RateChart, TimelineChart, following_range, latency_columns
 from .headline import headline
 from .live import LiveView, set_if_changed
-from .markup import status_badge, subscription_chips, tile
+from .markup import channel_latency, status_badge, subscription_chips, tile
 from .theme import STYLES
 
 
@@ -44,6 +45,7 @@ class Overview(LiveView):
         self.chips = html(margin=(0, 10))
         self.tiles = html(margin=(5, 10))
         self.error = html(margin=(5, 10))
+        self.by_channel = html(margin=(5, 10))
         self.latency = LatencyChart(self.x_range, window, self.latency_max_ms)
         self.timeline = TimelineChart(self.x_range)
         self.rate = RateChart(self.x_range, window)
@@ -59,6 +61,7 @@ class Overview(LiveView):
             self.tiles,
             pn.pane.Bokeh(self.timeline.figure, sizing_mode="stretch_width"),
             pn.pane.Bokeh(self.latency.figure, sizing_mode="stretch_width"),
+            self.by_channel,
             pn.Row(pn.pane.HTML("<b>Stack by</b>", margin=(12, 10)), stack),
             self.rate_pane,
             sizing_mode="stretch_width",
@@ -90,6 +93,9 @@ class Overview(LiveView):
         set_if_changed(self.tiles, tiles)
         latency = data.derived(snap, "latency", lambda: latency_columns(snap.latency_series))
         self.latency.update(latency, math.floor(snap.now))
+        limit = self.latency_max_ms
+        table = data.derived(snap, "channel-latency", lambda: slow_channels(snap, limit))
+        set_if_changed(self.by_channel, table)
         self._update_rate(snap)
         self.timeline.update(snap.timeline, time.time())
 
@@ -105,3 +111,20 @@ def tiles_markup(snap: Snapshot, data: Any) -> str:
         for t in headline(snap, data.checks(snap)).values()
     ]
     return '<div class="rm-tiles">' + "".join(cells) + "</div>"
+
+
+def slow_channels(snap: Snapshot, limit_ms: float) -> str:
+    """The table of commit latency per channel, slowest p95 first."""
+    table = snap.latency_by_channel
+    commit = table[table["source"] == "commit"]
+    rows = list(
+        zip(
+            commit["channel"].tolist(),
+            commit["p50"].tolist(),
+            commit["p95"].tolist(),
+            commit["p99"].tolist(),
+            commit["count"].tolist(),
+            strict=True,
+        )
+    )
+    return channel_latency(rows, limit_ms)

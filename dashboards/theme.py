@@ -63,6 +63,13 @@ STYLES = """
 .rm-status { display: flex; flex-wrap: wrap; align-items: center; gap: 14px; font-size: 14px; }
 .rm-status .detail { opacity: var(--rm-muted); }
 .rm-status .reason { color: #dc2626; font-weight: 600; }
+.rm-chlat .title { font-weight: 700; font-size: 14px; margin-bottom: 4px; }
+.rm-chlat table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
+.rm-chlat th { text-align: right; font-weight: 600; opacity: var(--rm-muted); padding: 2px 10px; }
+.rm-chlat td { text-align: right; padding: 2px 10px; border-top: 1px solid rgba(127,127,127,.2); }
+.rm-chlat th:first-child, .rm-chlat td.ch { text-align: left; }
+.rm-chlat td.p95 { font-weight: 700; color: var(--lvl); }
+.rm-chlat .more { font-size: 12px; opacity: var(--rm-muted); margin-top: 2px; }
 .rm-chips { display: flex; flex-wrap: wrap; gap: 6px; }
 .rm-chip { border-radius: 6px; padding: 2px 8px; font-size: 12px; color: white;
   background: var(--st, #64748b); }

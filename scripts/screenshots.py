@@ -17,8 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [
-    ("overview", "/app?page=overview", 1440, 1100),
-    ("overview-dark", "/app?page=overview&theme=dark", 1440, 1100),
+    ("overview", "/app?page=overview", 1440, 1300),
+    ("overview-dark", "/app?page=overview&theme=dark", 1440, 1300),
     ("slots", "/app?page=slots", 1440, 900),
     ("presence", "/app?page=presence", 1440, 1000),
     ("inspector", "/app?page=inspector", 1440, 1100),

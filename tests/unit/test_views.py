@@ -152,3 +152,24 @@ def test_the_wall_names_every_failing_channel_and_counts_the_rest():
     assert markup.count('class="rm-wall-chip"') == 8
     assert "room-3 · CHANNEL_ERROR" in markup and "room-9 · CHANNEL_ERROR" in markup
     assert "+5 more subscribed" in markup
+
+
+def test_the_overview_names_the_slow_channel_against_the_latency_rule():
+    data = shared()
+    now = time.time()
+    for i in range(10):
+        for channel, ms in (("fast-table", 4.0), ("slow-table", 900.0 + i)):
+            data.store.ingest(
+                Event(now - 5 + i * 0.1, channel, "postgres_changes", "UPDATE", latency_ms=ms)
+            )
+    overview = Overview(data=data, latency_max_ms=500.0)
+    overview.refresh_slow(data.latest())
+    rows = re.findall(
+        r'<tr data-testid="channel-latency-row">(.*?)</tr>', overview.by_channel.object
+    )
+    assert [re.search(r'class="ch">([^<]*)<', r).group(1) for r in rows] == [
+        "slow-table",
+        "fast-table",
+    ]
+    assert "#dc2626" in rows[0] and "#16a34a" in rows[1]  # the slow one breaks the 500 ms rule
+    assert "909 ms" in rows[0]
