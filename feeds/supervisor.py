@@ -402,4 +402,14 @@ def describe(exc: BaseException) -> str:
         return f"HTTP {status}: {detail or text}"[:300]
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{exc.strerror or text}"[:300]
-    return text[:300]
+    return _reply_reason(text)[:300]
+
+
+def _reply_reason(text: str) -> str:
+    """realtime-py reports a refused join as the reply payload in JSON, `{"reason": "..."}`
+    (`_async/channel.py`); the reason is what a person reads, the rest is wrapping."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        reply = orjson.loads(text)
+        if isinstance(reply, dict) and isinstance(reply.get("reason"), str):
+            return reply["reason"]
+    return text

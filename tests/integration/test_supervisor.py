@@ -165,3 +165,19 @@ async def test_refused_key_is_an_error_with_the_servers_reason_and_keeps_retryin
     err = next(s for s in sink.status if s.status == "error")
     assert err.reason.startswith("HTTP 401")
     assert "The token provided is not a valid JWT" in err.reason
+
+
+async def test_a_refused_join_is_recorded_with_the_servers_reason_as_text(sandbox):
+    """The reason a person reads on the channel chip and in a recording, not the reply's JSON."""
+    sink = Collect()
+    topic = "private-room-the-anon-key-may-not-read"
+    sup = supervisor(sandbox, [ChannelConfig(topic=topic, private=True)], sink)
+    sup.start()
+    try:
+        await until(lambda: "CHANNEL_ERROR" in sink.states(topic), 15, "the refusal")
+    finally:
+        await sup.stop()
+    refusal = next(s for s in sink.subs if s.state == "CHANNEL_ERROR")
+    assert refusal.error == (
+        f"Unauthorized: You do not have permissions to read from this Channel topic: {topic}"
+    )
