@@ -6,27 +6,29 @@
   insert is attempted as the role (write). Becoming the role is `as_role`'s job, the module the
   PostgREST emulation uses too, so both see a JWT exactly alike.
 * `Publications`: whether a table is in the `supabase_realtime` publication.
-* `Visibility`: postgres_changes respect table RLS for each subscriber's JWT. Tables without RLS
-  (and roles that bypass it) take a fast path with no query; otherwise the row is looked up by
-  primary key as the subscriber. DELETEs are not checked: the row is gone, and Supabase does not
-  check them either. Because they cannot be checked, Supabase's `realtime.apply_rls` sends a
-  DELETE on a table with RLS enabled with `old_record` reduced to the primary key columns, to
-  every subscriber; `trim_delete` does the same.
+* `Visibility`: which postgres_changes each subscriber's JWT may see, decided in SQL exactly as
+  Supabase's `realtime.apply_rls` decides it (reference §13.2): INSERT/UPDATE rows are looked up
+  by primary key only, typed, as the role with its claims when the table has RLS; a table without
+  a primary key gives every subscriber an Error 400 instead of the row, a key the role may not
+  select an Error 401; column privileges trim what every table sends. DELETEs are not looked up
+  (the row is gone), which is why a table with RLS sends them cut to the primary key
+  (`pgchanges` shapes the payloads from the verdicts).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass
 
 import asyncpg
-import orjson
 
-from .as_role import API_ROLES, as_role, become, ident
+from .as_role import API_ROLES, become, dumps
 from .auth import Claims
-from .channels import Channel, Policies
+from .channels import Policies
 from .pgoutput import Change
+
+log = logging.getLogger("sandbox.access")
 
 CACHE_SECONDS = 5.0
 
@@ -120,89 +122,56 @@ class Publications:
         return (schema, table) in await self.published()
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What `realtime.sandbox_visibility` says of one change for one role and claims: the error
+    every matching subscription gets instead of the row (400: no primary key, 401: the key is not
+    selectable), or whether the row is visible and which of its columns the role may see."""
+
+    error: str | None
+    visible: bool
+    selectable: frozenset[str]
+    pkey: tuple[str, ...]
+    rls: bool
+
+
+VISIBILITY_SQL = "select * from realtime.sandbox_visibility($1::oid, $2, $3::jsonb, $4::jsonb)"
+
+
 class Visibility:
+    """One SQL call per change for all of its subscribers, as `realtime.apply_rls`: the function
+    (sandbox/sql/001_realtime.sql) reads the catalog, the column privileges and, for INSERT and
+    UPDATE on a table with RLS, looks the row up by primary key as each role with its claims."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._tables: dict[tuple[str, str], tuple[float, bool, frozenset[str]]] = {}
 
-    async def trim_delete(self, change: Change) -> Change:
-        """`change` as subscribers may see it: a DELETE on a table with RLS keeps only its primary
-        key columns in `old_record`, whoever subscribed."""
-        if change.type != "DELETE" or not change.old_record:
-            return change
-        # the catalog's primary key, not change.key_names: under REPLICA IDENTITY FULL pgoutput
-        # flags every column as key
-        rls, pkey = await self._table(change.schema, change.table)
-        if not rls:
-            return change
-        old = {k: v for k, v in change.old_record.items() if k in pkey}
-        return replace(change, old_record=old)
-
-    async def _table(self, schema: str, table: str) -> tuple[bool, frozenset[str]]:
-        """Whether the table has RLS enabled, and its primary key columns (cached briefly)."""
-        cached = self._tables.get((schema, table))
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1], cached[2]
-        row = await self.pool.fetchrow(
-            "select c.relrowsecurity as rls, array(select a.attname::text from pg_index i "
-            "join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey) "
-            "where i.indrelid = c.oid and i.indisprimary) as pkey "
-            "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            "where n.nspname = $1 and c.relname = $2",
-            schema,
-            table,
-        )
-        rls = bool(row and row["rls"])
-        pkey = frozenset(row["pkey"]) if row else frozenset()
-        self._tables[(schema, table)] = (time.monotonic(), rls, pkey)
-        return rls, pkey
-
-    async def filter(
-        self, change: Change, hits: dict[Channel, list[int]]
-    ) -> dict[Channel, list[int]]:
-        if change.type == "DELETE" or not (await self._table(change.schema, change.table))[0]:
-            return hits
-        keys = list(change.key_names)
-        record = change.record or {}
-        if not keys or any(k not in record for k in keys):
-            return hits  # no way to look the row up; Supabase would send it too
-        verdicts: dict[str, bool] = {}
-        out: dict[Channel, list[int]] = {}
-        for ch, ids in hits.items():
-            claims = ch.claims
-            if claims.role == "service_role":
-                out[ch] = ids
-                continue
-            seen = verdicts.get(claims.token)
-            if seen is None:
-                seen = await self._row_visible(change, keys, record, claims)
-                verdicts[claims.token] = seen
-            if seen:
-                out[ch] = ids
-        return out
-
-    async def _row_visible(
-        self, change: Change, keys: list[str], record: dict[str, Any], claims: Claims
-    ) -> bool:
-        where = " and ".join(f"{ident(k)}::text = ${i + 1}" for i, k in enumerate(keys))
-        sql = (
-            f"select exists(select 1 from {ident(change.schema)}.{ident(change.table)} "
-            f"where {where})"
-        )
-        args = [_as_text(record[k]) for k in keys]
+    async def judge(self, change: Change, groups: list[Claims]) -> list[Verdict | None]:
+        """A verdict per group (None: nobody in it sees the change, e.g. the table is gone)."""
+        order = sorted(range(len(groups)), key=lambda i: _role(groups[i]))  # roles together
+        payload = [{"role": _role(groups[i]), "claims": groups[i].claims} for i in order]
+        # only INSERT/UPDATE on a table with RLS need the key's values
+        record = change.record if change.type != "DELETE" else None
         try:
-            async with (
-                self.pool.acquire() as conn,
-                as_role(conn, _role(claims), claims.claims, {"realtime.topic": ""}, rollback=True),
-            ):
-                return bool(await conn.fetchval(sql, *args))
-        except asyncpg.PostgresError:
-            return False
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return orjson.dumps(value).decode()
-    return str(value)
+            rows = await self.pool.fetch(
+                VISIBILITY_SQL,
+                change.relation_oid,
+                change.type,
+                dumps(record or {}),
+                dumps(payload),
+            )
+        except asyncpg.PostgresError as exc:
+            log.warning(
+                "visibility of a change on %s.%s failed: %s", change.schema, change.table, exc
+            )
+            return [None] * len(groups)
+        verdicts: list[Verdict | None] = [None] * len(groups)
+        for row in rows:
+            verdicts[order[row["grp"]]] = Verdict(
+                row["error"],
+                bool(row["visible"]),
+                frozenset(row["selectable"]),
+                tuple(row["pkey"]),
+                bool(row["is_rls"]),
+            )
+        return verdicts

@@ -15,7 +15,9 @@ import logging
 import asyncpg
 import orjson
 
+from .access import Visibility
 from .hub import Hub
+from .pgchanges import ChangeDispatcher
 from .pgoutput import Change
 
 log = logging.getLogger("sandbox")
@@ -28,6 +30,7 @@ class ChangeFeed:
     def __init__(self, hub: Hub, pool: asyncpg.Pool) -> None:
         self.hub = hub
         self.pool = pool
+        self.dispatcher = ChangeDispatcher(hub, Visibility(pool))
         self._queue: asyncio.Queue[list[Change]] = asyncio.Queue(maxsize=QUEUE_TRANSACTIONS)
 
     def on_transaction(self, changes: list[Change]) -> None:
@@ -45,7 +48,7 @@ class ChangeFeed:
                     if change.schema == "realtime" and change.table == "messages":
                         self._deliver_db_broadcast(change)
                     else:
-                        await self.hub.dispatch_change(change)
+                        await self.dispatcher.dispatch(change)
                 except Exception:
                     log.exception(
                         "failed to dispatch a change on %s.%s", change.schema, change.table

@@ -51,6 +51,7 @@ class Binding:
     table: str
     filter: Filter
     filter_text: str | None
+    select: tuple[str, ...] | None = None  # columns kept besides the primary key; None: all
 
     def wants(self, change_type: str) -> bool:
         return self.event == "*" or self.event == change_type

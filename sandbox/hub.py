@@ -1,4 +1,5 @@
-"""Every joined channel of the server, and the three ways messages reach them.
+"""Every joined channel of the server, and the ways messages reach them (postgres_changes go
+through `pgchanges`, which reads the bindings indexed here).
 
 Fan-out encodes each outgoing message at most once per wire format and writes the same frame
 bytes to every subscriber (reference §1.4 relay rules); nothing is awaited per subscriber, so one
@@ -15,15 +16,10 @@ from typing import Any
 import orjson
 
 from . import serializers as s
-from .access import Visibility
 from .channels import Binding, Channel
-from .pgoutput import Change, format_commit_timestamp
 from .presence import PresenceTopic
 
 log = logging.getLogger("sandbox.hub")
-
-PG_PAYLOAD_LIMIT = 1024 * 1024  # Postgres change payload limit (reference §9.1)
-PG_SMALL_VALUE = 64
 
 
 class Stats:
@@ -49,13 +45,12 @@ class Stats:
 
 
 class Hub:
-    def __init__(self, visibility: Visibility | None = None) -> None:
+    def __init__(self) -> None:
         self.topics: dict[tuple[bool, str], set[Channel]] = defaultdict(set)
         self.presence: dict[tuple[bool, str], PresenceTopic] = defaultdict(PresenceTopic)
         # (schema, table) -> channel -> its bindings on that relation; either part may be "*".
         self.pg_index: dict[tuple[str, str], dict[Channel, list[Binding]]] = defaultdict(dict)
         self.connections: set[Any] = set()
-        self.visibility = visibility
         self.stats = Stats()
 
     # --- membership ---------------------------------------------------------------------------
@@ -195,102 +190,3 @@ class Hub:
                     f2 = s.ws_frame(s.v2_text(None, None, topic, "presence_diff", diff), s.OP_TEXT)
                 ch.conn.write(f2)
             self.stats.presence_diffs += 1
-
-    # --- postgres_changes ---------------------------------------------------------------------
-
-    def match_change(self, change: Change) -> dict[Channel, list[int]]:
-        """Binding ids per channel that this change satisfies (schema, table, event, filter)."""
-        row = change.old_record if change.type == "DELETE" else change.record
-        row = row or {}
-        types = {c["name"]: c["type"] for c in change.columns}
-        hits: dict[Channel, list[int]] = {}
-        for rel in (
-            (change.schema, change.table),
-            (change.schema, "*"),
-            ("*", "*"),
-        ):
-            by_ch = self.pg_index.get(rel)
-            if not by_ch:
-                continue
-            for ch, bindings in by_ch.items():
-                for b in bindings:
-                    if b.wants(change.type) and b.filter.matches(row, types):
-                        hits.setdefault(ch, []).append(b.id)
-        return hits
-
-    async def dispatch_change(self, change: Change) -> int:
-        """Send one change to every channel whose bindings match and whose JWT may see the row."""
-        self.stats.db_changes += 1
-        hits = self.match_change(change)
-        if not hits:
-            return 0
-        if self.visibility is not None:
-            hits = await self.visibility.filter(change, hits)
-            if not hits:
-                return 0
-            change = await self.visibility.trim_delete(change)
-        data = pg_data(change)
-        # the frame names no join_ref, so channels of one topic, vsn and ids share its bytes
-        frames: dict[tuple[int, str, tuple[int, ...]], bytes] = {}
-        n = 0
-        for ch, ids in hits.items():
-            key = (ch.conn.vsn, ch.topic, tuple(ids))
-            frame = frames.get(key)
-            if frame is None:
-                frame = frames[key] = s.ws_frame(
-                    pg_text(ch.conn.vsn, ch.topic, ids, data), s.OP_TEXT
-                )
-            n += ch.conn.write(frame)
-        self.stats.db_messages_delivered += n
-        return n
-
-
-def pg_text(vsn: int, topic: str, ids: list[int], data: bytes) -> bytes:
-    """One postgres_changes message around the encoded `data`, in the channel's wire format."""
-    ids_json = orjson.dumps(ids)
-    if vsn == 1:
-        return (
-            b'{"topic":'
-            + orjson.dumps(topic)
-            + b',"event":"postgres_changes","payload":{"ids":'
-            + ids_json
-            + b',"data":'
-            + data
-            + b'},"ref":null}'
-        )
-    return (
-        b"[null,null,"
-        + orjson.dumps(topic)
-        + b',"postgres_changes",{"ids":'
-        + ids_json
-        + b',"data":'
-        + data
-        + b"}]"
-    )
-
-
-def pg_data(change: Change) -> bytes:
-    """The `data` object of a postgres_changes message, encoded once for all subscribers."""
-    data: dict[str, Any] = {
-        "schema": change.schema,
-        "table": change.table,
-        "commit_timestamp": format_commit_timestamp(change.commit_ts) if change.commit_ts else None,
-        "type": change.type,
-        "columns": change.columns,
-        "errors": None,
-    }
-    if change.type != "DELETE":
-        data["record"] = change.record
-    if change.type != "INSERT":
-        data["old_record"] = change.old_record
-    encoded = orjson.dumps(data)
-    if len(encoded) <= PG_PAYLOAD_LIMIT:
-        return encoded
-    # Past the limit Supabase keeps only values of at most 64 bytes and says so in `errors`.
-    for key in ("record", "old_record"):
-        if data.get(key):
-            data[key] = {
-                k: v for k, v in data[key].items() if len(orjson.dumps(v)) <= PG_SMALL_VALUE
-            }
-    data["errors"] = ["Error 413: Payload Too Large"]
-    return orjson.dumps(data)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .access import Authorizer, Publications, Visibility
+from .access import Authorizer, Publications
 from .auth import TokenVerifier
 from .connection import SocketDeps
 from .hub import Hub
@@ -32,7 +32,7 @@ class Services:
     @classmethod
     def build(cls, pool: asyncpg.Pool, secret: str, limits: Limits) -> Services:
         return cls(
-            hub=Hub(Visibility(pool)),
+            hub=Hub(),
             pool=pool,
             tokens=TokenVerifier(secret),
             limits=limits,

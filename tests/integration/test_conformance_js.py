@@ -568,3 +568,159 @@ def test_private_channel_needs_a_read_policy(node, sandbox, sql, mint, vsn):
         "payload": {"text": "hi", "n": 1, "id": message_id},
         "meta": {"id": message_id},
     }
+
+
+# --------------------------------------------------------------------------------------------
+# postgres_changes visibility: realtime.apply_rls's rules (issue 11, reference §13.2)
+# --------------------------------------------------------------------------------------------
+
+
+def run_clients(node, sandbox, vsn, topic, bindings, clients, expect, write) -> dict[str, Any]:
+    """`postgres_as`: each client of `clients` ({name: jwt or None}) subscribes with `bindings`;
+    `write` runs once all are subscribed; returns each client's result by name."""
+    r = run_scenario(
+        node,
+        sandbox,
+        "postgres_as",
+        vsn,
+        on_subscribed=write,
+        topic=topic,
+        bindings=bindings,
+        clients=[{"name": n, "jwt": jwt} for n, jwt in clients.items()],
+        expect=expect,
+    )
+    for name, got in r["clients"].items():
+        assert got["statuses"] == ["SUBSCRIBED"], (name, got)
+        assert [s["status"] for s in got["system"]] == ["ok"], (name, got["system"])
+    return r["clients"]
+
+
+def test_rls_row_is_looked_up_by_primary_key_typed(node, sandbox, sql, mint, vsn):
+    """An owner's INSERT with a NULL, a timestamptz and a numeric like 1.50, under REPLICA
+    IDENTITY FULL, reaches the owner and nobody else; so does its UPDATE."""
+    table = unique("js_rls", vsn)
+    owner, other = str(uuid.uuid4()), str(uuid.uuid4())
+    sql(
+        f"create table public.{table} (id int primary key, owner uuid, note text,"
+        f" at timestamptz, amount numeric(10, 2));"
+        f"alter table public.{table} replica identity full;"
+        f"alter table public.{table} enable row level security;"
+        f"create policy own on public.{table} for select to authenticated"
+        f" using (owner = (select auth.uid()));"
+        f"alter publication supabase_realtime add table public.{table}"
+    )
+
+    def write() -> None:
+        sql(f"insert into public.{table} values (1, %s, 'theirs', now(), 3)", other)
+        sql(
+            f"insert into public.{table} values (2, %s, null, '2026-03-04 05:06:07.891+02', 1.50)",
+            owner,
+        )
+        sql(f"update public.{table} set amount = 2.25 where id = 2")
+
+    got = run_clients(
+        node,
+        sandbox,
+        vsn,
+        unique("js-rls", vsn),
+        [{"event": "*", "schema": "public", "table": table}],
+        {
+            "owner": mint("authenticated", sub=owner),
+            "other": mint("authenticated", sub=other),
+            "anon": None,
+        },
+        {"owner": 2, "other": 1},
+        write,
+    )
+    row = {"id": 2, "owner": owner, "note": None, "at": "2026-03-04T03:06:07.891+00:00"}
+    ins, upd = got["owner"]["received"]
+    assert (ins["eventType"], ins["new"], ins["errors"]) == ("INSERT", {**row, "amount": 1.5}, None)
+    assert (upd["eventType"], upd["new"]) == ("UPDATE", {**row, "amount": 2.25})
+    assert upd["old"] == {**row, "amount": 1.5}
+    assert [c["new"]["id"] for c in got["other"]["received"]] == [1]
+    assert got["anon"]["received"] == [] and got["anon"]["raw"] == []
+
+
+def test_table_without_primary_key_sends_error_400_not_the_row(node, sandbox, sql, vsn):
+    """INSERT/UPDATE: the Error 400 payload to every subscription of the table (filters or
+    not), nothing of the row; a DELETE needs no key and goes out as usual."""
+    table = unique("js_nopk", vsn)
+    sql(
+        f"create table public.{table} (a int, b text);"
+        f"alter table public.{table} replica identity full;"
+        f"alter publication supabase_realtime add table public.{table}"
+    )
+    bindings = [
+        {"event": "*", "schema": "public", "table": table},
+        {"event": "INSERT", "schema": "public", "table": table, "filter": "a=eq.99"},
+    ]
+
+    def write() -> None:
+        sql(f"insert into public.{table} values (1, 'secret')")
+        sql(f"update public.{table} set b = 'still secret'")
+        sql(f"delete from public.{table}")
+
+    got = run_clients(
+        node, sandbox, vsn, unique("js-nopk", vsn), bindings, {"anon": None}, {"anon": 4}, write
+    )["anon"]
+    error = ["Error 400: Bad Request, no primary key"]
+    base = {"schema": "public", "table": table, "commit_timestamp": None, "columns": []}
+    ins, upd, dele = (p["data"] for p in got["raw"])
+    assert len(got["raw"][0]["ids"]) == 2 and len(got["raw"][1]["ids"]) == 1
+    assert ins == {**base, "type": "INSERT", "errors": error, "record": {}}
+    assert upd == {**base, "type": "UPDATE", "errors": error, "record": {}, "old_record": {}}
+    assert dele["errors"] is None and dele["old_record"] == {"a": 1, "b": "still secret"}
+    assert [(c["binding"], c["eventType"], c["errors"]) for c in got["received"]] == [
+        (0, "INSERT", error),
+        (1, "INSERT", error),
+        (0, "UPDATE", error),
+        (0, "DELETE", None),
+    ]
+    assert got["received"][0]["new"] == {} and got["received"][0]["commit_timestamp"] is None
+
+
+def test_column_privileges_trim_rows_and_an_unselectable_key_is_401(node, sandbox, sql, mint, vsn):
+    """No RLS here: a column the role may not SELECT never leaves, in `record`, `old_record` or
+    `columns`; a primary key it may not select gives Error 401. Other roles see everything."""
+    table, keyless = unique("js_cols", vsn), unique("js_cols_key", vsn)
+    sql(
+        f"create table public.{table} (id int primary key, title text, secret text);"
+        f"alter table public.{table} replica identity full;"
+        f"revoke all on public.{table} from anon;"
+        f"grant select (id, title) on public.{table} to anon;"
+        f"create table public.{keyless} (id int primary key, title text);"
+        f"revoke all on public.{keyless} from anon;"
+        f"grant select (title) on public.{keyless} to anon;"
+        f"alter publication supabase_realtime add table public.{table}, public.{keyless}"
+    )
+    bindings = [
+        {"event": "*", "schema": "public", "table": table},
+        {"event": "*", "schema": "public", "table": keyless},
+    ]
+
+    def write() -> None:
+        sql(f"insert into public.{table} values (1, 'title', 'password')")
+        sql(f"update public.{table} set secret = 'new password'")
+        sql(f"insert into public.{keyless} values (1, 'visible?')")
+
+    got = run_clients(
+        node,
+        sandbox,
+        vsn,
+        unique("js-cols", vsn),
+        bindings,
+        {"anon": None, "user": mint("authenticated", sub=str(uuid.uuid4()))},
+        {"anon": 3, "user": 3},
+        write,
+    )
+    ins, upd, other = (p["data"] for p in got["anon"]["raw"])
+    assert ins["columns"] == [{"name": "id", "type": "int4"}, {"name": "title", "type": "text"}]
+    assert ins["record"] == {"id": 1, "title": "title"}
+    assert upd["record"] == upd["old_record"] == {"id": 1, "title": "title"}
+    assert "password" not in json.dumps(got["anon"])
+    assert other["errors"] == ["Error 401: Unauthorized"]
+    assert (other["record"], other["columns"], other["commit_timestamp"]) == ({}, [], None)
+    full = [p["data"] for p in got["user"]["raw"]]
+    assert full[0]["record"] == {"id": 1, "title": "title", "secret": "password"}
+    assert full[1]["old_record"]["secret"] == "password"
+    assert full[2]["record"] == {"id": 1, "title": "visible?"} and full[2]["errors"] is None

@@ -453,6 +453,71 @@ const scenarios = {
     return result
   },
 
+  /**
+   * Several clients, each with its own token (`config.clients`: [{name, jwt}]; no jwt: the anon
+   * key), subscribe with the same `config.bindings`. SUBSCRIBED is printed once each of them was
+   * told "Subscribed to PostgreSQL"; then the scenario waits until every client got its
+   * `config.expect[name]` callbacks, and reports what each one received.
+   */
+  async postgres_as() {
+    const waiter = makeWaiter()
+    const clients = config.clients.map(({ name, jwt }) => {
+      const wire = []
+      // as in `private`: an accessToken callback returning the JWT keeps it the channel's token
+      const extra = jwt ? { accessToken: async () => jwt } : {}
+      const supabase = makeClient(wire, config.key, extra)
+      return { name, jwt, wire, supabase, received: [], system: [] }
+    })
+    for (const c of clients) {
+      if (c.jwt) await c.supabase.realtime.setAuth(c.jwt)
+      const channel = c.supabase.channel(config.topic)
+      config.bindings.forEach((binding, index) => {
+        channel.on('postgres_changes', binding, (p) => {
+          c.received.push({
+            binding: index,
+            eventType: p.eventType,
+            commit_timestamp: p.commit_timestamp,
+            new: p.new,
+            old: p.old,
+            errors: p.errors,
+          })
+          waiter.wake()
+        })
+      })
+      channel.on('system', {}, (payload) => {
+        c.system.push(payload)
+        waiter.wake()
+      })
+      c.sub = subscribe(channel, waiter)
+    }
+    for (const c of clients) {
+      await expectSubscribed(c.sub, c.name)
+      step(`${c.name}: waiting for the postgres_changes system message`)
+      await waiter.until(() => c.system.some((s) => s.extension === 'postgres_changes'))
+    }
+    process.stdout.write('SUBSCRIBED\n')
+    for (const c of clients) {
+      const want = config.expect[c.name] ?? 0
+      step(`${c.name}: waiting for ${want} postgres_changes callbacks`)
+      await waiter.until(() => c.received.length >= want)
+    }
+    await sleep(SETTLE_MS) // what nobody should have got would show up by now
+    const result = { vsn: clients[0].supabase.realtime.vsn, clients: {} }
+    for (const c of clients) {
+      result.clients[c.name] = {
+        statuses: [...c.sub.statuses],
+        errors: c.sub.errors,
+        system: c.system,
+        received: c.received,
+        raw: textMessages(c.wire, 'in')
+          .filter((m) => m.event === 'postgres_changes')
+          .map((m) => m.payload),
+      }
+    }
+    await Promise.all(clients.map((c) => c.supabase.removeAllChannels()))
+    return result
+  },
+
   /** Subscribe, then removeChannel: the promise says 'ok' and the callback reports CLOSED. */
   async leave() {
     const wire = []
