@@ -14,5 +14,6 @@ How it is put together (each part is given only the services it uses, see `servi
   by Realtime, PostgREST and the scenarios), `pgtext` (PostgreSQL's text formats).
 * Supabase's other surfaces: `rest` (PostgREST subset), `functions` (Edge Functions), `auth`
   (JWTs), `token` (a CLI that mints them); `admin` is the sandbox's own `/sandbox/v1`.
+* `gotrue`: Supabase Auth at `/auth/v1` (sign up, sign in, refresh, user, logout), `auth.users`.
 * `scenarios`: demo traffic, and the channels a monitor should watch to see it.
 """

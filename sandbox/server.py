@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from . import auth, database, functions, rest
+from . import auth, database, functions, gotrue, rest
 from .admin import Admin
 from .changes import ChangeFeed
 from .endpoints import MAX_FRAME, RealtimeEndpoints
@@ -133,6 +133,7 @@ class Sandbox:
         admin.add_routes(app, policies)
         functions.add_routes(app, services.pool, policies)  # /functions/v1/{name}
         rest.add_routes(app, services.pool, policies)  # /rest/v1/{table}, /rest/v1/rpc/{fn}
+        gotrue.add_routes(app, services.pool, services.tokens.secret, policies)  # /auth/v1/*
         return app
 
     def ready_info(self) -> dict[str, Any]:
