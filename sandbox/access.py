@@ -5,7 +5,8 @@
   (reference §7): a probe row is inserted as the owner and selected as the role (read), and an
   insert is attempted as the role (write). Becoming the role is `as_role`'s job, the module the
   PostgREST emulation uses too, so both see a JWT exactly alike.
-* `Publications`: whether a table is in the `supabase_realtime` publication.
+* `Publications`: which published tables a postgres_changes binding covers, checked at subscribe
+  time as the server's subscription trigger checks it.
 * `Visibility`: which postgres_changes each subscriber's JWT may see, decided in SQL exactly as
   Supabase's `realtime.apply_rls` decides it (reference §13.2): INSERT/UPDATE rows are looked up
   by primary key only, typed, as the role with its claims when the table has RLS; a table without
@@ -18,7 +19,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -29,8 +29,6 @@ from .channels import Policies
 from .pgoutput import Change
 
 log = logging.getLogger("sandbox.access")
-
-CACHE_SECONDS = 5.0
 
 
 def _role(claims: Claims) -> str:
@@ -100,26 +98,34 @@ class Authorizer:
 
 
 class Publications:
+    """The `supabase_realtime` publication as a postgres_changes binding meets it: the published
+    tables it covers, each checked by `realtime.sandbox_subscription_tables` the way the
+    server's subscription trigger checks it (sandbox/sql/001_realtime.sql)."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._published: tuple[float, set[tuple[str, str]]] = (0.0, set())
 
-    async def published(self) -> set[tuple[str, str]]:
-        at, tables = self._published
-        if time.monotonic() - at > CACHE_SECONDS:
-            rows = await self.pool.fetch(
-                "select schemaname, tablename from pg_publication_tables "
-                "where pubname = 'supabase_realtime'"
-            )
-            tables = {(r["schemaname"], r["tablename"]) for r in rows}
-            self._published = (time.monotonic(), tables)
-        return tables
-
-    async def is_published(self, schema: str, table: str) -> bool:
-        if (schema, table) in await self.published():
-            return True
-        self._published = (0.0, set())  # it may have just been added: look again once
-        return (schema, table) in await self.published()
+    async def subscription_tables(
+        self,
+        claims: Claims,
+        schema: str,
+        table: str,
+        filters: tuple[tuple[str, str, str, bool], ...],
+        select: tuple[str, ...] | None,
+    ) -> list[tuple[str, str]]:
+        """(schema, table) of every published table the binding covers, in name order; raises
+        `asyncpg.PostgresError` with the trigger's message for a binding it would refuse."""
+        rows = await self.pool.fetch(
+            "select * from realtime.sandbox_subscription_tables($1, $2, $3, $4, $5, $6, $7)",
+            _role(claims),
+            schema,
+            table,
+            [f[0] for f in filters],
+            [f[1] for f in filters],
+            [f[2] for f in filters],
+            list(select) if select is not None else None,
+        )
+        return [(r["schema_name"], r["table_name"]) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,26 +21,30 @@ from aiohttp import web
 from . import serializers as s
 from .access import Authorizer, Publications
 from .auth import Claims, TokenError, TokenVerifier
-from .channels import Binding, Channel, binding_id, channel_token, parse_join_config
-from .filters import FilterError, FilterRejectedError, parse_filter
+from .channels import Channel, binding_id, channel_token, parse_join_config
 from .hub import Hub
+from .lifecycle import Lifecycle
 from .limits import Limits
+from .subscriptions import SubscriptionError, subscribe
 
 log = logging.getLogger("sandbox.socket")
 
 OK: dict[str, Any] = {"status": "ok", "response": {}}
+ERROR: dict[str, Any] = {"status": "error", "response": {}}  # `{:reply, :error, socket}`
 
 
 @dataclass(frozen=True, slots=True)
 class SocketDeps:
     """What every socket shares: the hub it joins, the token check for per-channel tokens, the
-    limits it enforces, the private-channel policies and the publication catalogue."""
+    limits it enforces, the private-channel policies, the publication catalogue and the server's
+    lifecycle (timings, restarts)."""
 
     hub: Hub
     tokens: TokenVerifier
     limits: Limits
     authorizer: Authorizer
     publications: Publications
+    lifecycle: Lifecycle
 
 
 class Connection:
@@ -55,8 +59,10 @@ class Connection:
         self.vsn = vsn
         self.claims = claims
         self.channels: dict[str, Channel] = {}
-        self.presence_calls: deque[float] = deque()
         self.closed = False
+        self.held: list[bytes] | None = None  # frames held back while a join error is pending
+        self.held_bytes = 0
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     # --- output -------------------------------------------------------------------------------
 
@@ -64,6 +70,12 @@ class Connection:
         t = self.transport
         if self.closed or t is None or t.is_closing():
             return False
+        if self.held is not None:
+            self.held.append(frame)
+            self.held_bytes += len(frame)
+            if self.held_bytes <= self.max_buffer:
+                return True
+            self.held = None  # held back past the limit: cut off like any slow consumer
         t.write(frame)
         self.hub.stats.frames_out += 1
         if t.get_write_buffer_size() > self.max_buffer:
@@ -108,13 +120,32 @@ class Connection:
 
     def close_channel(self, ch: Channel, event: str = "phx_close") -> None:
         """Server-side end of a join: `phx_close`/`phx_error` carry ref = join_ref (§6.2)."""
-        self.send(ch.join_ref, ch.join_ref, ch.topic, event, {})
+        self.closed_frame(ch, event)
         self.drop(ch)
+
+    def closed_frame(self, ch: Channel, event: str = "phx_close") -> None:
+        self.send(ch.join_ref, ch.join_ref, ch.topic, event, {})
 
     def shutdown_channel(self, ch: Channel, message: str) -> None:
         """Channel-level errors are a system error followed by phx_close (reference §2.5)."""
+        if self.channels.get(ch.topic) is not ch:
+            return  # already gone
         self.system(ch, "system", "error", message)
         self.close_channel(ch)
+
+    def hold(self) -> list[bytes]:
+        """Hold every frame back until `release`, as a socket blocked in a join is silent."""
+        self.held, self.held_bytes = [], 0
+        return self.held
+
+    def release(self) -> None:
+        self.held = None
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """A channel's delayed work, cancelled with the socket."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def drop(self, ch: Channel) -> None:
         if self.channels.get(ch.topic) is ch:
@@ -239,52 +270,13 @@ class Connection:
             await self.subscribe_changes(ch, echoed)
 
     async def subscribe_changes(self, ch: Channel, echoed: list[dict[str, Any]]) -> None:
-        """Apply the server's param rules, then confirm (or refuse) with a system message."""
-        bindings: list[Binding] = []
-        for raw in echoed:
-            schema, table, flt = raw.get("schema"), raw.get("table"), raw.get("filter")
-            if not schema and not table:
-                self.system(
-                    ch,
-                    "postgres_changes",
-                    "error",
-                    "No subscription params provided. Please provide at least a `schema` "
-                    "or `table` to subscribe to: %{}",
-                )
-                return
-            schema = str(schema or "public")
-            table = str(table or "*")
-            try:
-                parsed = parse_filter(flt if isinstance(flt, str) else None)
-            except FilterRejectedError as err:
-                self.system(
-                    ch,
-                    "postgres_changes",
-                    "error",
-                    "Unable to subscribe to changes with given parameters. An exception happened "
-                    f"so please check your connect parameters: [schema: {schema}, table: {table}, "
-                    f"filters: [{flt}]]. Exception: ERROR P0001 (raise_exception) {err.message}",
-                )
-                return
-            except FilterError as err:
-                self.system(ch, "postgres_changes", "error", err.message)
-                return
-            event = str(raw.get("event") or "*").upper()
-            if event not in ("INSERT", "UPDATE", "DELETE"):
-                event = "*"
-            if table != "*" and not await self.deps.publications.is_published(schema, table):
-                filters = f"[{flt}]" if flt else "[]"
-                self.system(
-                    ch,
-                    "postgres_changes",
-                    "error",
-                    "Unable to subscribe to changes with given parameters. Please check "
-                    "Realtime is enabled for the given connect parameters: [event: "
-                    f"{event}, schema: {schema}, table: {table}, filters: {filters}, "
-                    "select: nil]",
-                )
-                return
-            bindings.append(Binding(raw["id"], event, schema, table, parsed, flt))
+        """Check the bindings as the server does (`subscriptions`: a database round trip), then
+        confirm with a system message, or refuse with one; the channel stays joined either way."""
+        try:
+            bindings = await subscribe(self.deps.publications, ch.claims, echoed)
+        except SubscriptionError as err:
+            self.system(ch, "postgres_changes", "error", err.message)
+            return
         if self.channels.get(ch.topic) is not ch:
             return  # left while we were checking the catalog
         ch.bindings = bindings

@@ -44,14 +44,11 @@ def match(hub: Hub, change: Change) -> Candidates:
     row = (change.old_record if change.type == "DELETE" else change.record) or {}
     types = {c["name"]: c["type"] for c in change.columns}
     found: Candidates = {}
-    for rel in ((change.schema, change.table), (change.schema, "*"), ("*", "*")):
-        by_ch = hub.pg_index.get(rel)
-        if not by_ch:
-            continue
-        for ch, bindings in by_ch.items():
-            for b in bindings:
-                if b.wants(change.type):
-                    found.setdefault(ch, []).append((b, b.filter.matches(row, types)))
+    # wildcard bindings were expanded to their tables at subscribe time (`subscriptions`)
+    for ch, bindings in hub.pg_index.get((change.schema, change.table), {}).items():
+        for b in bindings:
+            if b.wants(change.type):
+                found.setdefault(ch, []).append((b, b.filter.matches(row, types)))
     return found
 
 

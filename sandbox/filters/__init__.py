@@ -25,7 +25,11 @@ from .parse import (
     OPERATORS,
     FilterError,
     FilterRejectedError,
+    RawCondition,
+    compile_filter,
+    inspect_term,
     parse_filter,
+    split_filter,
 )
 
 __all__ = [
@@ -36,5 +40,9 @@ __all__ = [
     "Filter",
     "FilterError",
     "FilterRejectedError",
+    "RawCondition",
+    "compile_filter",
+    "inspect_term",
     "parse_filter",
+    "split_filter",
 ]

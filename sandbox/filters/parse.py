@@ -2,15 +2,17 @@
 
 A port of `parse_subscription_params/1` and friends in the server's
 `lib/extensions/postgres_cdc_rls/subscriptions.ex` (supabase/realtime 2.129.x), byte for byte,
-including its error text, which clients show to users verbatim; plus the checks
+including its error text, which clients show to users verbatim (`split_filter`); plus the checks
 `realtime.subscription_check_filters` makes when the subscription is stored (bad `is` values,
-malformed or oversized `in` lists), whose errors are reported differently.
+malformed or oversized `in` lists), whose errors are reported differently (`compile_filter`; the
+sandbox runs the trigger's own checks in SQL first, see `sandbox.subscriptions`). `inspect_term`
+renders terms as Elixir's `inspect/2` does, for the server's messages that quote them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final, NamedTuple
 
 from ..pgtext import parse_array
 from .evaluate import Condition, Filter
@@ -21,7 +23,11 @@ __all__ = [
     "OPERATORS",
     "FilterError",
     "FilterRejectedError",
+    "RawCondition",
+    "compile_filter",
+    "inspect_term",
     "parse_filter",
+    "split_filter",
 ]
 
 #: Operators the server accepts, in the order of its `@filter_types` list.
@@ -82,6 +88,25 @@ class FilterRejectedError(FilterError):
     """
 
 
+class RawCondition(NamedTuple):
+    """One condition as the server stores it in `realtime.subscription.filters`: the `in` list as
+    a PostgreSQL array literal (`{a,b}`), every other value unquoted but not yet typed."""
+
+    column: str
+    op: str
+    value: str
+    negate: bool
+
+
+def split_filter(text: str | None) -> tuple[RawCondition, ...]:
+    """The Elixir half alone: `parse_subscription_params/1`'s split and syntax checks, raising
+    :class:`FilterError` with its message. What the subscription trigger checks (columns, types,
+    `is` values, `in` lists) is left to the database, as on the server."""
+    if text is None or not text.strip():
+        return ()
+    return tuple(_split_segment(segment) for segment in _split_top_level(text.strip()))
+
+
 def parse_filter(text: str | None) -> Filter:
     """Parse a `filter` string as the server does.
 
@@ -90,16 +115,17 @@ def parse_filter(text: str | None) -> Filter:
     :class:`FilterRejectedError` for ones the subscription trigger refuses regardless of the
     table (bad `is` value, malformed or oversized `in` list).
     """
-    if text is None:
-        return Filter(())
-    trimmed = text.strip()
-    if not trimmed:
-        return Filter(())
-    return Filter(tuple(_parse_segment(segment) for segment in _split_top_level(trimmed)))
+    return compile_filter(split_filter(text))
 
 
-def _parse_segment(segment: str) -> Condition:
-    """Parse one comma-separated condition; mirrors `parse_segment/1`."""
+def compile_filter(conditions: Iterable[RawCondition]) -> Filter:
+    """Stored conditions made evaluable (`in` lists read, `is` values mapped); raises
+    :class:`FilterRejectedError` where the subscription trigger would refuse them."""
+    return Filter(tuple(_condition(raw) for raw in conditions))
+
+
+def _split_segment(segment: str) -> RawCondition:
+    """Split one comma-separated condition; mirrors `parse_segment/1`."""
     trimmed = segment.strip()
     if not trimmed:
         raise FilterError(_PARAMS_ERROR_PREFIX + _EMPTY_SEGMENT)
@@ -115,22 +141,26 @@ def _parse_segment(segment: str) -> Condition:
         raise _params_error([rest])
     if op not in OPERATORS:
         raise _params_error([op, raw_value])
-    value: object
     if op == "in":
         if len(raw_value) < 2 or raw_value[0] != "(" or raw_value[-1] != ")":
             raise FilterError(_PARAMS_ERROR_PREFIX + _IN_NEEDS_PARENS)
-        literal = "{" + raw_value[1:-1] + "}"
-        elements = _in_list(literal)
+        return RawCondition(column, op, "{" + raw_value[1:-1] + "}", negate)
+    return RawCondition(column, op, _unquote(raw_value), negate)
+
+
+def _condition(raw: RawCondition) -> Condition:
+    """A stored condition made evaluable: `in` lists read, `is` values mapped."""
+    value: object = raw.value
+    if raw.op == "in":
+        elements = _in_list(raw.value)
         if len(elements) > MAX_IN_VALUES:
             raise FilterRejectedError(_TOO_MANY_IN)
         value = tuple(elements)
-    else:
-        value = _unquote(raw_value)
-        if op == "is":
-            if value not in IS_VALUES:
-                raise FilterRejectedError(_BAD_IS_VALUE)
-            value = IS_VALUES[value]
-    return Condition(column, op, value, negate)
+    elif raw.op == "is":
+        if raw.value not in IS_VALUES:
+            raise FilterRejectedError(_BAD_IS_VALUE)
+        value = IS_VALUES[raw.value]
+    return Condition(raw.column, raw.op, value, raw.negate)
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -252,6 +282,44 @@ def _inspect_string(text: str) -> str:
 
 def _inspect_list(items: Iterable[str]) -> str:
     return "[" + ", ".join(_inspect_string(item) for item in items) + "]"
+
+
+_PRETTY_WIDTH: Final = 80
+
+
+def inspect_term(value: Any, pretty: bool = True) -> str:
+    """`inspect(value[, pretty: true])` for the JSON-like terms the server puts in its messages:
+    strings, numbers, booleans, nil, lists, tuples and maps with string keys (sorted, as Elixir
+    prints small maps). Pretty, past 80 columns the outer list or map puts one element per line,
+    which is how Elixir's pretty printer lays out the short terms these messages hold."""
+    flat = _inspect_flat(value)
+    if not pretty or len(flat) <= _PRETTY_WIDTH or not isinstance(value, (list, dict)) or not value:
+        return flat
+    opening, closing = ("[", "]") if isinstance(value, list) else ("%{", "}")
+    return opening + "\n" + ",\n".join("  " + item for item in _items(value)) + "\n" + closing
+
+
+def _items(value: list[Any] | dict[str, Any]) -> list[str]:
+    if isinstance(value, list):
+        return [_inspect_flat(v) for v in value]
+    return [f"{_inspect_string(k)} => {_inspect_flat(value[k])}" for k in sorted(value)]
+
+
+def _inspect_flat(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _inspect_string(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "{" + ", ".join(_inspect_flat(v) for v in value) + "}"
+    if isinstance(value, (list, dict)):
+        opening, closing = ("[", "]") if isinstance(value, list) else ("%{", "}")
+        return opening + ", ".join(_items(value)) + closing
+    return _inspect_string(str(value))
 
 
 def _in_list(literal: str) -> list[str | None]:

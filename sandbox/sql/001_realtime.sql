@@ -182,3 +182,124 @@ begin
   end loop;
 end
 $$;
+
+-- `value` read as `type_` and turned into JSON, as supabase/realtime's realtime.cast
+-- (priv/repo/tenant_schema/realtime/functions/cast.sql) does: the subscription check uses it
+-- to refuse filter values that do not read as their column's type.
+create or replace function realtime.cast(val text, type_ regtype) returns jsonb
+language plpgsql immutable as $$
+declare
+  res jsonb;
+begin
+  if type_::text = 'bytea' then
+    return to_jsonb(val);
+  end if;
+  execute format('select to_jsonb(%L::' || type_::text || ')', val) into res;
+  return res;
+end
+$$;
+
+-- What the server's subscription trigger refuses (supabase/realtime
+-- priv/repo/tenant_schema/realtime/functions/subscription_check_filters.sql, reference §13.2),
+-- for one published table, with the same exception texts: a filter column the role cannot
+-- select (or that does not exist), a value or `in` list that does not cast to the column's type,
+-- more than 100 `in` values, `is` values other than null/true/false/unknown and all but `null` on
+-- non-boolean columns, like/ilike and match/imatch on types without those operators, a bad
+-- regular expression, a `select` column the role cannot select.
+create or replace function realtime.sandbox_check_filters(
+  entity regclass, claims_role text, f_columns text[], f_ops text[], f_values text[],
+  selected text[]
+) returns void
+language plpgsql as $$
+declare
+  col_names text[] := coalesce(array(
+    select a.attname::text from pg_attribute a
+    where a.attrelid = entity and a.attnum > 0 and not a.attisdropped
+      and has_column_privilege(claims_role, a.attrelid, a.attnum, 'SELECT')
+    order by a.attnum
+  ), '{}');
+  i integer;
+  col_type regtype;
+  op text;
+  val text;
+  in_val jsonb;
+begin
+  for i in 1 .. coalesce(cardinality(f_columns), 0) loop
+    op := f_ops[i];
+    val := f_values[i];
+    if not f_columns[i] = any(col_names) then
+      raise exception 'invalid column for filter %', f_columns[i];
+    end if;
+    col_type := a.atttypid::regtype from pg_attribute a
+      where a.attrelid = entity and a.attname = f_columns[i];
+    if op = 'in' then
+      in_val := realtime.cast(val, (col_type::text || '[]')::regtype);
+      if coalesce(jsonb_array_length(in_val), 0) > 100 then
+        raise exception 'too many values for `in` filter. Maximum 100';
+      end if;
+    elsif op = 'is' then
+      if val not in ('null', 'true', 'false', 'unknown') then
+        raise exception 'invalid value for is filter: must be null, true, false, or unknown';
+      end if;
+      if val <> 'null' and col_type <> 'boolean'::regtype then
+        raise exception 'is % filter requires a boolean column, got %', val, col_type::text;
+      end if;
+    elsif op in ('like', 'ilike') then
+      if not exists (select from pg_operator where oprname = '~~' and oprleft = col_type) then
+        raise exception 'operator % requires a text-compatible column type, got %',
+          op, col_type::text;
+      end if;
+    elsif op in ('match', 'imatch') then
+      if not exists (
+        select from pg_operator
+        where oprname = case when op = 'imatch' then '~*' else '~' end
+          and oprleft = col_type and oprright = col_type and oprresult = 'boolean'::regtype
+      ) then
+        raise exception 'operator % requires a text-compatible column type, got %',
+          op, col_type::text;
+      end if;
+      begin
+        perform '' ~ val;
+      exception when others then
+        raise exception 'invalid regular expression for % filter: %', op, sqlerrm;
+      end;
+    else
+      perform realtime.cast(val, col_type);
+    end if;
+  end loop;
+  for i in 1 .. coalesce(cardinality(selected), 0) loop
+    if not selected[i] = any(col_names) then
+      raise exception 'invalid column for select %', selected[i];
+    end if;
+  end loop;
+end
+$$;
+
+-- The published tables one postgres_changes binding covers, fixed when it subscribes: schema and
+-- table are LIKE patterns in which `*` means any, as in the server's subscription insert
+-- (lib/extensions/postgres_cdc_rls/subscriptions.ex); each table passes the check above first.
+-- No row: the server's "Please check Realtime is enabled" refusal.
+create or replace function realtime.sandbox_subscription_tables(
+  claims_role text, p_schema text, p_table text, f_columns text[], f_ops text[],
+  f_values text[], selected text[]
+) returns table (schema_name text, table_name text)
+language plpgsql as $$
+declare
+  entity regclass;
+begin
+  for schema_name, table_name, entity in
+    select pub.schemaname::text, pub.tablename::text,
+           format('%I.%I', pub.schemaname, pub.tablename)::regclass
+    from pg_publication_tables pub
+    where pub.pubname = 'supabase_realtime'
+      and pub.schemaname like (case p_schema when '*' then '%' else p_schema end) escape ''
+      and pub.tablename like (case p_table when '*' then '%' else p_table end) escape ''
+    order by 1, 2
+  loop
+    perform realtime.sandbox_check_filters(
+      entity, claims_role, f_columns, f_ops, f_values, selected
+    );
+    return next;
+  end loop;
+end
+$$;

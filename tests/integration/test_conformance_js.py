@@ -724,3 +724,157 @@ def test_column_privileges_trim_rows_and_an_unselectable_key_is_401(node, sandbo
     assert full[0]["record"] == {"id": 1, "title": "title", "secret": "password"}
     assert full[1]["old_record"]["secret"] == "password"
     assert full[2]["record"] == {"id": 1, "title": "visible?"} and full[2]["errors"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# postgres_changes refused at subscribe time, `select`, wildcard sets (issue 11, §13.2)
+# --------------------------------------------------------------------------------------------
+
+UNABLE = "Unable to subscribe to changes with given parameters. "
+
+
+def refusal(table: str, filters: str, exception: str) -> str:
+    return (
+        UNABLE + "An exception happened so please check your connect parameters: "
+        f"[event: *, schema: public, table: {table}, filters: {filters}, select: nil]. "
+        f"Exception: {exception}"
+    )
+
+
+def test_bindings_the_subscription_check_refuses(node, sandbox, sql, vsn):
+    """Each refusal is a postgres_changes `system` error on a channel that stays joined (no
+    phx_close, no "Subscribed to PostgreSQL"), and nothing of the table reaches it."""
+    table = unique("js_refuse", vsn)
+    sql(
+        f"create table public.{table} (id int primary key, title text, flag bool, secret text);"
+        f"revoke all on public.{table} from anon;"
+        f"grant select (id, title, flag) on public.{table} to anon;"
+        f"alter publication supabase_realtime add table public.{table}"
+    )
+    on = {"event": "*", "schema": "public", "table": table}
+    many = ",".join(str(i) for i in range(101))
+    cases = {
+        "nope=eq.1": {**on, "filter": "nope=eq.1"},
+        "secret=eq.x": {**on, "filter": "secret=eq.x"},
+        "id=eq.abc": {**on, "filter": "id=eq.abc"},
+        "id=in.(1,x)": {**on, "filter": "id=in.(1,x)"},
+        "in101": {**on, "filter": f"id=in.({many})"},
+        "id=is.true": {**on, "filter": "id=is.true"},
+        "id=like.1%": {**on, "filter": "id=like.1%"},
+        "title=match.([": {**on, "filter": "title=match.(["},
+        "select-nope": {**on, "select": ["id", "nope"]},
+        "select-string": {**on, "select": "id,title"},
+        "wildcard-select": {"event": "*", "schema": "public", "table": "*", "select": ["id"]},
+        "empty-schema": {"event": "*", "schema": unique("nothing_here", vsn)},
+    }
+    topics = {name: unique("js-refuse", vsn) for name in cases}
+    r = run_scenario(
+        node,
+        sandbox,
+        "postgres_cases",
+        vsn,
+        on_subscribed=lambda: sql(f"insert into public.{table} values (1, 'a', true, 's')"),
+        cases=[{"topic": topics[n], "bindings": [b]} for n, b in cases.items()],
+    )
+    got = {}
+    for name, topic in topics.items():
+        c = r["cases"][topic]
+        assert c["statuses"] == ["SUBSCRIBED"] and not c["closed"], (name, c)
+        assert c["received"] == [] and c["raw"] == [], (name, c)
+        [system] = c["system"]
+        assert (system["extension"], system["status"], system["channel"]) == (
+            "postgres_changes",
+            "error",
+            topic,
+        ), (name, system)
+        got[name] = system["message"]
+    raised = "ERROR P0001 (raise_exception) "
+    assert got["nope=eq.1"] == refusal(
+        table, '[{"nope", "eq", "1", false}]', raised + "invalid column for filter nope"
+    )
+    assert got["secret=eq.x"] == refusal(
+        table, '[{"secret", "eq", "x", false}]', raised + "invalid column for filter secret"
+    )
+    bad_int = "ERROR 22P02 (invalid_text_representation) invalid input syntax for type integer: "
+    assert got["id=eq.abc"] == refusal(table, '[{"id", "eq", "abc", false}]', bad_int + '"abc"')
+    assert got["id=in.(1,x)"] == refusal(table, '[{"id", "in", "{1,x}", false}]', bad_int + '"x"')
+    assert got["in101"].endswith(raised + "too many values for `in` filter. Maximum 100")
+    assert got["id=is.true"].endswith(
+        raised + "is true filter requires a boolean column, got integer"
+    )
+    assert got["id=like.1%"].endswith(
+        raised + "operator like requires a text-compatible column type, got integer"
+    )
+    assert got["title=match.(["].startswith(UNABLE)
+    assert raised + "invalid regular expression for match filter: " in got["title=match.(["]
+    assert got["select-nope"] == (
+        UNABLE + "An exception happened so please check your connect parameters: "
+        f'[event: *, schema: public, table: {table}, filters: [], select: ["id", "nope"]]. '
+        f"Exception: {raised}invalid column for select nope"
+    )
+    assert got["select-string"] == (
+        "Error parsing `select` params: expected a list of column name strings, e.g. "
+        'select: ["col1", "col2"]'
+    )
+    assert got["wildcard-select"] == (
+        "Column selection is not supported for wildcard subscriptions. Provide an explicit "
+        "schema and table name."
+    )
+    empty = cases["empty-schema"]["schema"]
+    assert got["empty-schema"] == (
+        UNABLE + "Please check Realtime is enabled for the given connect parameters: "
+        f"[event: *, schema: {empty}, table: *, filters: [], select: nil]"
+    )
+
+
+def test_select_trims_rows_and_wildcard_tables_are_fixed_at_subscribe(node, sandbox, sql, vsn):
+    """`select` keeps the listed columns plus the primary key; a schema-wide binding covers the
+    tables published when it subscribed, not one published after."""
+    table = unique("js_select", vsn)
+    schema = unique("js_wild", vsn)
+    sql(
+        f"create table public.{table} (id int primary key, title text, body text, n int);"
+        f"alter table public.{table} replica identity full;"
+        f"create schema {schema}; grant usage on schema {schema} to anon;"
+        f"create table {schema}.before (id int primary key);"
+        f"grant select on {schema}.before to anon;"
+        f"alter publication supabase_realtime add table public.{table}, {schema}.before"
+    )
+    topics = {"select": unique("js-select", vsn), "wild": unique("js-wild", vsn)}
+
+    def write() -> None:
+        sql(
+            f"create table {schema}.after (id int primary key);"
+            f"grant select on {schema}.after to anon;"
+            f"alter publication supabase_realtime add table {schema}.after"
+        )
+        sql(f"insert into {schema}.after values (1)")
+        sql(f"insert into public.{table} values (1, 'kept', 'dropped', 7)")
+        sql(f"update public.{table} set body = 'still dropped', n = 8")
+        sql(f"insert into {schema}.before values (2)")
+
+    r = run_scenario(
+        node,
+        sandbox,
+        "postgres_cases",
+        vsn,
+        on_subscribed=write,
+        cases=[
+            {
+                "topic": topics["select"],
+                "bindings": [
+                    {"event": "*", "schema": "public", "table": table, "select": ["title"]}
+                ],
+            },
+            {"topic": topics["wild"], "bindings": [{"event": "INSERT", "schema": schema}]},
+        ],
+        expect={topics["select"]: 2, topics["wild"]: 1},
+    )
+    sel, wild = r["cases"][topics["select"]], r["cases"][topics["wild"]]
+    for c in (sel, wild):
+        assert [s["message"] for s in c["system"]] == ["Subscribed to PostgreSQL"]
+    ins, upd = (p["data"] for p in sel["raw"])
+    assert ins["columns"] == [{"name": "id", "type": "int4"}, {"name": "title", "type": "text"}]
+    assert ins["record"] == upd["record"] == upd["old_record"] == {"id": 1, "title": "kept"}
+    assert [c["new"] for c in sel["received"]] == [{"id": 1, "title": "kept"}] * 2
+    assert [p["data"]["table"] for p in wild["raw"]] == ["before"]

@@ -518,6 +518,66 @@ const scenarios = {
     return result
   },
 
+  /**
+   * One client joins a channel per case of `config.cases` ([{topic, bindings}]). SUBSCRIBED is
+   * printed once every channel got its postgres_changes system message (ok or error); then the
+   * scenario waits for `config.expect[topic]` callbacks per topic and reports, per topic, the
+   * statuses, system messages, callbacks and raw postgres_changes frames.
+   */
+  async postgres_cases() {
+    const wire = []
+    const supabase = makeClient(wire)
+    const waiter = makeWaiter()
+    const cases = config.cases.map(({ topic, bindings }) => {
+      const c = { topic, received: [], system: [] }
+      const channel = supabase.channel(topic)
+      bindings.forEach((binding, index) => {
+        channel.on('postgres_changes', binding, (p) => {
+          c.received.push({ binding: index, eventType: p.eventType, new: p.new, old: p.old })
+          waiter.wake()
+        })
+      })
+      channel.on('system', {}, (payload) => {
+        c.system.push(payload)
+        waiter.wake()
+      })
+      c.sub = subscribe(channel, waiter)
+      return c
+    })
+    for (const c of cases) {
+      await expectSubscribed(c.sub, c.topic)
+      step(`${c.topic}: waiting for the postgres_changes system message`)
+      await waiter.until(() => c.system.some((s) => s.extension === 'postgres_changes'))
+    }
+    process.stdout.write('SUBSCRIBED\n')
+    for (const c of cases) {
+      const want = config.expect?.[c.topic] ?? 0
+      step(`${c.topic}: waiting for ${want} postgres_changes callbacks`)
+      await waiter.until(() => c.received.length >= want)
+    }
+    await sleep(SETTLE_MS) // a late close or a change that should not come would show up by now
+    // {topic, event, payload} of each text frame in, for vsn 1 objects and vsn 2 arrays alike
+    const frames = wire
+      .filter((f) => f.dir === 'in' && f.text)
+      .map((f) => {
+        const t = f.text
+        return Array.isArray(t) ? { topic: t[2], event: t[3], payload: t[4] } : t
+      })
+    const result = { vsn: supabase.realtime.vsn, cases: {} }
+    for (const c of cases) {
+      const mine = frames.filter((m) => m.topic === `realtime:${c.topic}`)
+      result.cases[c.topic] = {
+        statuses: [...c.sub.statuses],
+        system: c.system,
+        received: c.received,
+        closed: mine.some((m) => m.event === 'phx_close'),
+        raw: mine.filter((m) => m.event === 'postgres_changes').map((m) => m.payload),
+      }
+    }
+    await supabase.removeAllChannels()
+    return result
+  },
+
   /** Subscribe, then removeChannel: the promise says 'ok' and the callback reports CLOSED. */
   async leave() {
     const wire = []
