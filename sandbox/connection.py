@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,28 +23,24 @@ from .access import Authorizer, Publications
 from .auth import Claims, TokenError, TokenVerifier
 from .channels import Channel, binding_id, channel_token, parse_join_config
 from .hub import Hub
-from .lifecycle import Lifecycle
 from .limits import Limits
 from .subscriptions import SubscriptionError, subscribe
 
 log = logging.getLogger("sandbox.socket")
 
 OK: dict[str, Any] = {"status": "ok", "response": {}}
-ERROR: dict[str, Any] = {"status": "error", "response": {}}  # `{:reply, :error, socket}`
 
 
 @dataclass(frozen=True, slots=True)
 class SocketDeps:
     """What every socket shares: the hub it joins, the token check for per-channel tokens, the
-    limits it enforces, the private-channel policies, the publication catalogue and the server's
-    lifecycle (timings, restarts)."""
+    limits it enforces, the private-channel policies and the publication catalogue."""
 
     hub: Hub
     tokens: TokenVerifier
     limits: Limits
     authorizer: Authorizer
     publications: Publications
-    lifecycle: Lifecycle
 
 
 class Connection:
@@ -59,10 +55,8 @@ class Connection:
         self.vsn = vsn
         self.claims = claims
         self.channels: dict[str, Channel] = {}
+        self.presence_calls: deque[float] = deque()
         self.closed = False
-        self.held: list[bytes] | None = None  # frames held back while a join error is pending
-        self.held_bytes = 0
-        self.tasks: set[asyncio.Task[Any]] = set()
 
     # --- output -------------------------------------------------------------------------------
 
@@ -70,12 +64,6 @@ class Connection:
         t = self.transport
         if self.closed or t is None or t.is_closing():
             return False
-        if self.held is not None:
-            self.held.append(frame)
-            self.held_bytes += len(frame)
-            if self.held_bytes <= self.max_buffer:
-                return True
-            self.held = None  # held back past the limit: cut off like any slow consumer
         t.write(frame)
         self.hub.stats.frames_out += 1
         if t.get_write_buffer_size() > self.max_buffer:
@@ -120,32 +108,13 @@ class Connection:
 
     def close_channel(self, ch: Channel, event: str = "phx_close") -> None:
         """Server-side end of a join: `phx_close`/`phx_error` carry ref = join_ref (§6.2)."""
-        self.closed_frame(ch, event)
-        self.drop(ch)
-
-    def closed_frame(self, ch: Channel, event: str = "phx_close") -> None:
         self.send(ch.join_ref, ch.join_ref, ch.topic, event, {})
+        self.drop(ch)
 
     def shutdown_channel(self, ch: Channel, message: str) -> None:
         """Channel-level errors are a system error followed by phx_close (reference §2.5)."""
-        if self.channels.get(ch.topic) is not ch:
-            return  # already gone
         self.system(ch, "system", "error", message)
         self.close_channel(ch)
-
-    def hold(self) -> list[bytes]:
-        """Hold every frame back until `release`, as a socket blocked in a join is silent."""
-        self.held, self.held_bytes = [], 0
-        return self.held
-
-    def release(self) -> None:
-        self.held = None
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """A channel's delayed work, cancelled with the socket."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     def drop(self, ch: Channel) -> None:
         if self.channels.get(ch.topic) is ch:
