@@ -1,8 +1,9 @@
 """Layer 5 (seed 001): a production company's workspace at work.
 
-One workspace (`Northlight Live`), three productions, four people. The roster (ids, names,
-productions, documents, budget lines) is fixed, the same on every start and for every `--seed`,
-so watch profiles can name it (`profiles/layer5.toml`); `--seed` drives the traffic (`ctx.rng`).
+One workspace (`Northlight Live`), three productions, four people. The roster (ids, names, roles,
+productions, documents, budget lines, shows and their cues: `layer5_roster`) is fixed, the same
+on every start and for every `--seed`, so watch profiles can name it (`profiles/layer5.toml`);
+`--seed` drives the traffic (`ctx.rng`).
 On start the scenario inserts whatever of the roster is missing (existing rows keep their state).
 
 Then, at rate 1:
@@ -21,24 +22,30 @@ Then, at rate 1:
   `notifications` for one person (RLS: only they receive them); each person keeps their newest 25,
   and some get marked read.
 * **Productions** (about every 20 s): a production's status or dates change.
-* **People**: each person online has a socket of their own, tracked on `user-presence` with the
-  seed's meta (`user_id`, `online_at`, `location`) and joined to the documents' channels. About
-  every 12 s someone leaves or comes back (presence leave/join, and their `user_presence` row) or
-  moves to another page (a re-track, at most once per 30 s per socket). Whoever is on a document
-  page sends `cursor-move` broadcasts on `document:{id}` with the seed's payload
-  (`{userId, position: {x, y}}`), about one a second in all.
+* **People** (`layer5_people`): each person online has a socket of their own, tracked on
+  `user-presence` with the seed's meta; about every 12 s someone leaves, comes back or moves to
+  another page; whoever is on a document page sends `cursor-move` broadcasts on `document:{id}`,
+  about one a second in all.
+* **Operations** (`layer5_ops`): an incident reported, assigned, escalated or resolved (about
+  every 10 s); the next run-of-show cue called live (about every 8 s); an approval requested or
+  decided (about every 12 s).
+
+Everything is written as the person doing it, a member of the workspace (`user_roles`), so the
+tables' RLS applies as it would to the app. Watched (`watch`): the task board, presence, and the
+operations desk: `incident-updates`, `run-of-show-updates`, `approval-updates`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from decimal import Decimal
 
 import asyncpg
 
+from . import layer5_ops
 from .base import MONITOR_KEY, Scenario, ScenarioContext, watch_channel
-from .common import Cursor, SimUser, acting_as, iso_now, weighted
+from .common import acting_as, weighted
+from .layer5_people import Crowd
 from .layer5_roster import (
     COLUMNS,
     DOCUMENTS,
@@ -64,39 +71,34 @@ POSITION_LIMIT = 1000  # a column is renumbered 0..n-1 when a position would pas
 class Layer5Demo(Scenario):
     name = "layer5"
     description = (
-        "a Kanban board, budgets and transactions, notifications, cursors on documents and "
-        "presence on user-presence"
+        "a Kanban board, budgets and transactions, notifications, cursors on documents, "
+        "presence on user-presence, incidents, run-of-show cues and approvals"
     )
-    watch = (  # the task board, and who is viewing what
+    watch = (  # the task board, who is viewing what, and the operations desk
         watch_channel("task-updates", broadcast=(), changes=[("public", "project_tasks")]),
         watch_channel("user-presence", presence_key=MONITOR_KEY),
+        watch_channel("incident-updates", broadcast=(), changes=[("public", "incidents")]),
+        watch_channel("run-of-show-updates", broadcast=(), changes=[("public", "run_of_show")]),
+        watch_channel("approval-updates", broadcast=(), changes=[("public", "approval_requests")]),
     )
 
     async def run(self, ctx: ScenarioContext) -> None:
         async with ctx.db.acquire() as conn:
             await seed(conn)
-        people = [
-            SimUser(
-                ctx,
-                p.id,
-                name=p.name,
-                topics=[f"document:{d.id}" for d in DOCUMENTS],
-                presence_topic="user-presence",
-            )
-            for p in PEOPLE
-        ]
-        self.locations: dict[str, str] = {}
+        crowd = Crowd(ctx)
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.board(ctx))
                 tasks.create_task(self.budgets(ctx))
                 tasks.create_task(self.inbox(ctx))
                 tasks.create_task(self.productions(ctx))
-                tasks.create_task(self.people(ctx, people))
-                tasks.create_task(self.cursors(ctx, people))
+                tasks.create_task(crowd.come_and_go())
+                tasks.create_task(crowd.cursors())
+                tasks.create_task(layer5_ops.incidents(ctx))
+                tasks.create_task(layer5_ops.run_of_show(ctx))
+                tasks.create_task(layer5_ops.approvals(ctx))
         finally:
-            for user in people:
-                await user.disconnect()
+            await crowd.disconnect()
 
     # --- the board ----------------------------------------------------------------------------
 
@@ -396,87 +398,3 @@ class Layer5Demo(Scenario):
                         production.id,
                         rng.choice((-1, 1, 2)),
                     )
-
-    # --- people: presence, pages, cursors -----------------------------------------------------
-
-    def page(self, rng: random.Random, user: SimUser, people: list[SimUser]) -> str:
-        """Where `user` goes next; somebody online is always on a document, moving a cursor."""
-        editors = [
-            u
-            for u in people
-            if u is not user
-            and u.online
-            and self.locations.get(u.user_id, "").startswith("/documents/")
-        ]
-        roll = rng.random()
-        if roll < 0.55 or not editors:
-            return f"/documents/{rng.choice(DOCUMENTS).id}"
-        if roll < 0.85:
-            return f"/productions/{rng.choice(PRODUCTIONS).id}/board"
-        return "/finance/budgets"
-
-    async def set_presence_row(
-        self, ctx: ScenarioContext, user: SimUser, status: str, location: str | None
-    ) -> None:
-        async with ctx.db.acquire() as conn, acting_as(conn, user.user_id):
-            await conn.execute(
-                "update public.user_presence set status = $2, location = $3, "
-                "last_seen_at = now() where user_id = $1",
-                user.user_id,
-                status,
-                location,
-            )
-
-    async def arrive(self, ctx: ScenarioContext, user: SimUser, people: list[SimUser]) -> None:
-        location = self.page(ctx.rng, user, people)
-        meta = {"user_id": user.user_id, "online_at": iso_now(), "location": location}
-        if not await user.try_connect(meta):
-            return
-        self.locations[user.user_id] = location
-        await self.set_presence_row(ctx, user, "online", location)
-
-    async def people(self, ctx: ScenarioContext, people: list[SimUser]) -> None:
-        rng = ctx.rng
-        for user in rng.sample(people, 3):
-            await self.arrive(ctx, user, people)
-        while True:
-            await ctx.sleep(12.0)
-            for user in people:  # sockets the server dropped (a restart): back on the same page
-                if user.user_id in self.locations and not user.online:
-                    await self.arrive(ctx, user, people)
-            user = rng.choice(people)
-            online = [u for u in people if u.online]
-            editing = [
-                u for u in online if self.locations.get(u.user_id, "").startswith("/documents/")
-            ]
-            may_leave = editing != [user] and (len(online) > 2 or rng.random() < 0.2)
-            if user.online and may_leave and rng.random() < 0.6:
-                await user.disconnect()
-                self.locations.pop(user.user_id, None)
-                await self.set_presence_row(ctx, user, "offline", None)
-            elif not user.online:
-                await self.arrive(ctx, user, people)
-            else:
-                location = self.page(rng, user, people)
-                meta = {"user_id": user.user_id, "online_at": iso_now(), "location": location}
-                if await user.retrack(meta):
-                    self.locations[user.user_id] = location
-                    await self.set_presence_row(ctx, user, "online", location)
-
-    async def cursors(self, ctx: ScenarioContext, people: list[SimUser]) -> None:
-        pointers = {u.user_id: Cursor(ctx.rng) for u in people}
-        while True:
-            await ctx.sleep(1.0)
-            editors = [
-                (u, loc.removeprefix("/documents/"))
-                for u in people
-                if u.online and (loc := self.locations.get(u.user_id, "")).startswith("/documents/")
-            ]
-            if not editors:
-                continue
-            user, document_id = ctx.rng.choice(editors)
-            await user.broadcast(
-                f"document:{document_id}",
-                "cursor-move",
-                {"userId": user.user_id, "position": pointers[user.user_id].step()},
-            )

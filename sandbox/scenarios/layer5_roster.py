@@ -1,4 +1,5 @@
-"""Layer 5's fixed roster: one workspace, three productions, four people, two documents.
+"""Layer 5's fixed roster: one organization and its workspace, three productions, four people
+(each with a role in the workspace), two documents, and two shows with their cues.
 
 The same on every start and for every `--seed`, so watch profiles can name it
 (`profiles/layer5.toml`) and tests can check events against it; `seed` inserts whatever of it is
@@ -31,6 +32,7 @@ MAX_NOTIFICATIONS = 25  # per person
 class Person:
     id: str
     name: str
+    role: str = "member"  # in the workspace (user_roles)
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,25 @@ class Document:
     title: str
 
 
+@dataclass(frozen=True)
+class Show:
+    """An event with a run of show: cues as (cue, title, department, planned seconds)."""
+
+    id: str
+    production: Production
+    name: str
+    cues: tuple[tuple[str, str, str, int], ...]
+
+
+ORGANIZATION_ID = "50000000-0000-4000-9000-000000000001"
+ORGANIZATION_NAME = "Northlight Group"
 WORKSPACE_ID = "50000000-0000-4000-a000-000000000001"
 WORKSPACE_NAME = "Northlight Live"
 PEOPLE = (
-    Person("50000000-0000-4000-8000-000000000001", "Avery Chen"),
-    Person("50000000-0000-4000-8000-000000000002", "Blake Okafor"),
-    Person("50000000-0000-4000-8000-000000000003", "Casey Ruiz"),
-    Person("50000000-0000-4000-8000-000000000004", "Devon Park"),
+    Person("50000000-0000-4000-8000-000000000001", "Avery Chen", "owner"),
+    Person("50000000-0000-4000-8000-000000000002", "Blake Okafor", "admin"),
+    Person("50000000-0000-4000-8000-000000000003", "Casey Ruiz", "manager"),
+    Person("50000000-0000-4000-8000-000000000004", "Devon Park", "member"),
 )
 PRODUCTIONS = (
     Production(
@@ -127,12 +141,82 @@ TASK_TITLES = (
     "Production meeting notes",
     "Strike plan",
 )
-NOTES = (
+NOTES = (  # approval requests come from `approval_requests` (layer5_ops)
     ("comment", "New comment", "{who} commented on {what}"),
     ("mention", "You were mentioned", "{who} mentioned you in {what}"),
-    ("approval_request", "Approval requested", "{who} asked you to approve {what}"),
     ("file_shared", "File shared", "{who} shared {what} with you"),
 )
+SHOWS = (
+    Show(
+        "50000000-0000-4000-e000-000000000001",
+        PRODUCTIONS[0],
+        "Main Stage: Day 1",
+        (
+            ("PRE 1", "Doors open, walk-in music", "Stage management", 1800),
+            ("LX 1", "House to half", "Lighting", 10),
+            ("SND 1", "Walk-in music out, safety announcement", "Sound", 60),
+            ("LX 2", "House out, stage wash", "Lighting", 5),
+            ("VID 1", "Opening titles on the LED wall", "Video", 90),
+            ("ACT 1", "Opening act", "Stage management", 2700),
+            ("CHG 1", "Changeover", "Stage management", 1200),
+            ("ACT 2", "Headliner", "Stage management", 5400),
+            ("SFX 1", "Finale pyro", "Special effects", 30),
+            ("LX 3", "House lights up, exit music", "Lighting", 900),
+        ),
+    ),
+    Show(
+        "50000000-0000-4000-e000-000000000002",
+        PRODUCTIONS[1],
+        "Keynote: San Francisco",
+        (
+            ("PRE 1", "Doors, holding slides", "Stage management", 1200),
+            ("SND 1", "Voice of god: take your seats", "Sound", 30),
+            ("VID 1", "Opening film", "Video", 180),
+            ("LX 1", "Stage lights up, CEO walk-on", "Lighting", 10),
+            ("KEY 1", "CEO keynote", "Stage management", 1500),
+            ("VID 2", "Live product demo", "Video", 600),
+            ("KEY 2", "Customer story", "Stage management", 420),
+            ("VID 3", "Launch film", "Video", 120),
+            ("LX 2", "Walk-off, house up", "Lighting", 10),
+        ),
+    ),
+)
+# (title, category, severity, where); a new incident is one that is not open already
+INCIDENTS = (
+    ("Medical call at gate B", "medical", "medium", "Gate B"),
+    ("Power drop on the dimmer rack", "technical", "high", "Main stage"),
+    ("Crowd pressure at the front barrier", "safety", "high", "Front of house"),
+    ("Lost child reported", "security", "high", "Info tent"),
+    ("Radio channel 3 down", "technical", "low", "Production office"),
+    ("Spill behind the VIP bar", "operations", "low", "VIP bar"),
+    ("Generator 2 running hot", "technical", "medium", "Backstage compound"),
+    ("Drone over the site", "security", "medium", "Airspace"),
+    ("Wind gusts over the rigging limit", "weather", "critical", "Main stage"),
+    ("Ticket scanners offline", "technical", "medium", "Box office"),
+    ("Unattended bag at the merch tent", "security", "high", "Merch tent"),
+    ("Cable run across a walkway", "safety", "low", "Food court"),
+)
+RESOLUTIONS = {
+    "medical": ("First aid given, patron released", "Patron taken to hospital by ambulance"),
+    "technical": ("Fault found and fixed", "Swapped to the spare, fault logged for the vendor"),
+    "safety": ("Area cleared and made safe", "Stewards added, barrier re-set"),
+    "security": ("Security checked it, all clear", "Handed over to police"),
+    "weather": ("Wind dropped below the limit, show resumed",),
+    "operations": ("Cleaned up, area reopened",),
+}
+# (entity_type, title template, amount range or None); {vendor}, {what}, {who} filled in
+APPROVALS = (
+    ("purchase_order", "Purchase order: {vendor}", (400, 6000)),
+    ("expense", "Expense claim: {vendor}", (40, 900)),
+    ("time_entry", "Overtime for {who}", (150, 900)),
+    ("budget", "Budget increase: {what}", (1000, 10000)),
+    ("booking", "Extend the hold on {what}", None),
+    ("file", "Sign-off: {what}", None),
+)
+DECISIONS = {
+    "approved": ("Approved", "Go ahead", "Approved, within budget"),
+    "rejected": ("Over budget, get another quote", "Not this week", "Needs the producer first"),
+}
 
 
 def person(person_id: str) -> Person:
@@ -151,16 +235,22 @@ def roster_tasks(rng: random.Random, production: Production) -> list[tuple[str, 
     return out
 
 
+def manager_of(production_id: str) -> Person:
+    return next(p.manager for p in PRODUCTIONS if p.id == production_id)
+
+
+def escalation(production_id: str, actor: Person) -> Person:
+    """Whom `actor` tells when something of the production needs someone above them: its
+    manager, then the workspace's owner, then its admin."""
+    chain = (manager_of(production_id), PEOPLE[0], PEOPLE[1])
+    return next(p for p in chain if p != actor)
+
+
 async def seed(conn: asyncpg.Connection) -> None:
     """Insert what is missing of the fixed roster, as the database owner."""
     rng = random.Random(ROSTER_SEED)
     async with conn.transaction():
-        await conn.execute(
-            "insert into public.workspaces (id, name, slug) values ($1, $2, 'northlight-live') "
-            "on conflict (id) do nothing",
-            WORKSPACE_ID,
-            WORKSPACE_NAME,
-        )
+        await seed_workspace(conn)
         await conn.executemany(
             "insert into public.productions "
             "(id, workspace_id, name, status, venue, start_date, end_date) "
@@ -198,6 +288,60 @@ async def seed(conn: asyncpg.Connection) -> None:
             "values ($1, $2, 'offline') on conflict (user_id) do nothing",
             [(p.id, WORKSPACE_ID) for p in PEOPLE],
         )
+        for show in SHOWS:
+            await seed_show(conn, show)
+
+
+async def seed_workspace(conn: asyncpg.Connection) -> None:
+    """The organization, its workspace, and the people's roles in it (which RLS reads)."""
+    await conn.execute(
+        "insert into public.organizations (id, name, slug) values ($1, $2, 'northlight') "
+        "on conflict (id) do nothing",
+        ORGANIZATION_ID,
+        ORGANIZATION_NAME,
+    )
+    await conn.execute(
+        "insert into public.workspaces (id, organization_id, name, slug) "
+        "values ($1, $2, $3, 'northlight-live') on conflict (id) do update "
+        "set organization_id = excluded.organization_id "
+        "where public.workspaces.organization_id is null",
+        WORKSPACE_ID,
+        ORGANIZATION_ID,
+        WORKSPACE_NAME,
+    )
+    await conn.executemany(
+        "insert into public.user_roles (user_id, workspace_id, role) values ($1, $2, $3) "
+        "on conflict (user_id, workspace_id) do nothing",
+        [(p.id, WORKSPACE_ID, p.role) for p in PEOPLE],
+    )
+
+
+async def seed_show(conn: asyncpg.Connection, show: Show) -> None:
+    """The show's event, and its cues if it has none, all standing by."""
+    await conn.execute(
+        "insert into public.events (id, workspace_id, production_id, name, type, starts_at, "
+        "ends_at) values ($1, $2, $3, $4, 'show', now() + interval '1 hour', "
+        "now() + interval '1 hour' + $5::int * interval '1 second') on conflict (id) do nothing",
+        show.id,
+        WORKSPACE_ID,
+        show.production.id,
+        show.name,
+        sum(seconds for *_, seconds in show.cues),
+    )
+    if await conn.fetchval(
+        "select exists(select from public.run_of_show where event_id = $1)", show.id
+    ):
+        return
+    offsets = [sum(c[3] for c in show.cues[:i]) for i in range(len(show.cues))]
+    await conn.executemany(
+        "insert into public.run_of_show (event_id, production_id, position, cue, title, "
+        "department, duration_seconds, planned_start) select $1, $2, $3, $4, $5, $6, $7, "
+        "e.starts_at + $8::int * interval '1 second' from public.events e where e.id = $1",
+        [
+            (show.id, show.production.id, i, cue, title, department, seconds, offsets[i])
+            for i, (cue, title, department, seconds) in enumerate(show.cues)
+        ],
+    )
 
 
 async def notify(

@@ -600,6 +600,9 @@ DEMO_WATCH = [
     ),
     _changes("task-updates", "public", "project_tasks"),
     _channel("user-presence", presence=True, presence_key="realtime-monitor"),
+    _changes("incident-updates", "public", "incidents"),
+    _changes("run-of-show-updates", "public", "run_of_show"),
+    _changes("approval-updates", "public", "approval_requests"),
     _changes("bookings-changes", "homeser", "bookings"),
     _changes("trips-changes", "public", "trips"),
     _channel("organisers", presence=True, presence_key="realtime-monitor"),
@@ -621,7 +624,14 @@ async def test_ready_line_and_watch_endpoint_name_the_demo_channels(sandbox):
 async def test_watch_follows_the_chosen_scenarios(fresh_sandbox):
     sb = fresh_sandbox("--scenario", "layer5", "--scenario", "basic")
     expected = [c for c in DEMO_WATCH if c["topic"] in {"demo", "demo-presence", "demo-rows"}]
-    expected += [c for c in DEMO_WATCH if c["topic"] in {"task-updates", "user-presence"}]
+    layer5 = {
+        "task-updates",
+        "user-presence",
+        "incident-updates",
+        "run-of-show-updates",
+        "approval-updates",
+    }
+    expected += [c for c in DEMO_WATCH if c["topic"] in layer5]
     assert sb.watch == expected
     async with aiohttp.ClientSession() as s, s.get(sb.url + "/sandbox/v1/watch") as r:
         assert await r.json() == expected
