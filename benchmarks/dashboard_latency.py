@@ -297,7 +297,8 @@ async def measure(args) -> dict:
     from playwright.async_api import async_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="dash-latency-"))
-    sb = start_sandbox(tmp / "data", "--demo", "--scenario", "basic")
+    # streamed changes: the figure is the dashboard's own cost, not the server's polling
+    sb = start_sandbox(tmp / "data", "--demo", "--scenario", "basic", changes="stream")
     server = conn = client = None
     try:
         server = DashboardServer(watch_toml(sb, tmp / "watch.toml"), tmp / "panel.log")

@@ -9,12 +9,14 @@ Method (also in benchmarks/README.md):
   with no protocol at all) in the same run: the ratio shows what the Realtime layer costs.
 * Commit-to-client: one subscriber with a postgres_changes binding; rows are inserted one per
   transaction at a steady rate; latency = receive wall-clock time minus the payload's
-  `commit_timestamp` (millisecond precision), the same measure Supabase's Inspector shows.
-* postgres_changes fan-out: N subscribers (default 100) of one table, rows inserted one per
-  transaction at a steady rate; every row reaches every subscriber. Two tables: one without RLS
-  (all subscribers anon: one role and claims), one with RLS (a policy every row passes) where each
-  subscriber has its own user JWT, so each change is checked for N different claims. Reports
-  delivered messages/s and commit-to-client p50/p95/p99.
+  `commit_timestamp` (millisecond precision), the same measure Supabase's Inspector shows. Once
+  with `--changes stream` (each change sent as it is decoded) and once with `--changes poll`
+  (the default: polled as Supabase polls).
+* postgres_changes fan-out, streamed: N subscribers (default 100) of one table, rows inserted
+  one per transaction at a steady rate; every row reaches every subscriber. Two tables: one
+  without RLS (all subscribers anon: one role and claims), one with RLS (a policy every row
+  passes) where each subscriber has its own user JWT, so each change is checked for N different
+  claims. Reports delivered messages/s and commit-to-client p50/p95/p99.
 
 Receivers run in the benchmark process on the machine's other core; the server is a separate
 process. Run: `make bench` or `.venv/bin/python benchmarks/sandbox_fanout.py [--receivers N]`.
@@ -349,13 +351,15 @@ async def broadcast_fanout(sb, args) -> dict:
     return {"fanout": sandbox_res, "bare_relay": relay_res}
 
 
-async def postgres_changes(sb, args) -> dict:
+async def postgres_changes(sb, args, mode: str) -> dict:
     """Commit-to-client for one subscriber, then postgres_changes fan-out with and without RLS."""
     pg = await commit_latency(sb, args.changes, rate=50)
     print(
-        f"commit-to-client (postgres_changes INSERT, {pg['received']}/{pg['changes']} "
-        f"received): p50 {pg['p50']} ms, p95 {pg['p95']} ms, p99 {pg['p99']} ms"
+        f"commit-to-client, --changes {mode} (postgres_changes INSERT, {pg['received']}/"
+        f"{pg['changes']} received): p50 {pg['p50']} ms, p95 {pg['p95']} ms, p99 {pg['p99']} ms"
     )
+    if mode != "stream":
+        return {"commit_to_client": pg}
     fan = []
     for rate in [float(r) for r in args.pg_rates.split(",")]:
         fan += await pg_fanout(sb, args.pg_subscribers, rate, args.seconds)
@@ -382,14 +386,17 @@ async def main() -> None:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
-    sb = start_sandbox(tmp / "data")
-    try:
-        out = {} if args.skip_broadcast else await broadcast_fanout(sb, args)
-        out.update(await postgres_changes(sb, args))
-        if args.json_out:
-            args.json_out.write_text(json.dumps(out, indent=2))
-    finally:
-        sb.stop()
+    out: dict = {}
+    for mode in ("stream", "poll"):  # fan-out on streamed changes; commit-to-client in both
+        sb = start_sandbox(tmp / mode, changes=mode)
+        try:
+            if mode == "stream" and not args.skip_broadcast:
+                out.update(await broadcast_fanout(sb, args))
+            out[mode] = await postgres_changes(sb, args, mode)
+        finally:
+            sb.stop()
+    if args.json_out:
+        args.json_out.write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

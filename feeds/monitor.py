@@ -92,6 +92,7 @@ class Monitor:
                     rate=sb.rate,
                     data_dir=sb.data_dir or None,
                     log_path=self.sandbox_log,
+                    changes=sb.changes,
                 ),
             )
             # Watching its own sandbox, the monitor uses the service role, like Supabase's

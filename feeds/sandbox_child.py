@@ -64,8 +64,10 @@ def start_sandbox_child(
     port: int = 0,
     timeout: float = 60,
     log_path: str | Path | None = None,
+    changes: str = "poll",
 ) -> SandboxChild:
-    args = [sys.executable, "-m", "sandbox", "serve", "--port", str(port)]
+    """`changes`: "poll" delivers postgres_changes with Supabase's latency, "stream" at once."""
+    args = [sys.executable, "-m", "sandbox", "serve", "--port", str(port), "--changes", changes]
     args += ["--parent-pid", str(os.getpid())]  # it stops itself if we die without stopping it
     if demo:
         args += ["--demo", "--rate", str(rate)]

@@ -17,7 +17,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -97,6 +97,9 @@ class SandboxConfig(Section):
     scenarios: list[str] = Field(default_factory=list)
     rate: NonNegFloat = 1.0
     data_dir: str = ""
+    # postgres_changes polled as Supabase polls them (commit to client in 100-600 ms), so the
+    # demo's latency figures look like a real project's; "stream" delivers them at once
+    changes: Literal["poll", "stream"] = "poll"
 
 
 with schema_field():

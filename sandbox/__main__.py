@@ -34,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument(
         "--jwt-secret", help="sign keys with this secret (default: kept in data dir)"
     )
+    serve.add_argument(
+        "--changes",
+        choices=("poll", "stream"),
+        default="poll",
+        help="postgres_changes delivery: polled every 100-500 ms like Supabase (default), or "
+        "streamed at once (benchmarks, fast tests)",
+    )
     serve.add_argument("--demo", action="store_true", help="generate demo traffic")
     serve.add_argument(
         "--scenario",
@@ -71,6 +78,7 @@ async def serve(args: argparse.Namespace) -> int:
         max_channels=args.max_channels,
         max_payload_bytes=args.max_payload_kb * 1024,
         presence_calls_per_30s=args.presence_limit,
+        changes=args.changes,
         demo=args.demo,
         scenarios=args.scenario,
         rate=args.rate,

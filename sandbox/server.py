@@ -45,6 +45,7 @@ class SandboxConfig:
     max_payload_bytes: int = 256 * 1024  # Free plan broadcast payload limit
     presence_calls_per_30s: int = 5
     max_buffer: int = 8 * 1024 * 1024
+    changes: str = "poll"  # postgres_changes polled like Supabase's, or "stream"ed at once
     demo: bool = False
     scenarios: list[str] = field(default_factory=list)
     rate: float = 1.0
@@ -81,7 +82,7 @@ class Sandbox:
         )
         pool = await self._start_database()
         self.services = services = Services.build(pool, keys.secret, self.config.limits)
-        feed = ChangeFeed(services.hub, pool)
+        feed = ChangeFeed(services.hub, pool, self.config.changes)
         await self._start_replication(feed)
         self._tasks.append(asyncio.create_task(feed.run(), name="dispatch"))
         self._tasks.append(asyncio.create_task(feed.prune(), name="prune"))

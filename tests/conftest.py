@@ -18,19 +18,26 @@ JS_DIR = Path(__file__).resolve().parent / "js"
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
-    """One sandbox for the whole session: tests use their own topics and tables."""
-    sb = start_sandbox(tmp_path_factory.mktemp("sandbox") / "data")
+    """One sandbox for the whole session: tests use their own topics and tables. Changes are
+    streamed: many tests wait a settle window to show that nothing more arrives, which only
+    proves something when changes come at once (tests of the polling start their own)."""
+    sb = start_sandbox(tmp_path_factory.mktemp("sandbox") / "data", changes="stream")
     yield sb
     sb.stop()
 
 
 @pytest.fixture
 def fresh_sandbox(tmp_path: Path):
-    """A sandbox of the test's own, for tests that stop, kill or overload it."""
+    """A sandbox of the test's own, for tests that stop, kill or overload it; its changes are
+    streamed unless the test asks for `changes="poll"` (Supabase's latency) or None (the
+    sandbox's own default)."""
     started: list[SandboxProcess] = []
 
-    def start(*extra: str, data_dir: Path | None = None, port: int = 0) -> SandboxProcess:
-        sb = start_sandbox(data_dir or tmp_path / f"data{len(started)}", *extra, port=port)
+    def start(
+        *extra: str, data_dir: Path | None = None, port: int = 0, changes: str | None = "stream"
+    ) -> SandboxProcess:
+        data = data_dir or tmp_path / f"data{len(started)}"
+        sb = start_sandbox(data, *extra, port=port, changes=changes)
         started.append(sb)
         return sb
 

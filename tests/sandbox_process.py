@@ -103,8 +103,14 @@ class SandboxProcess:
 
 
 def start_sandbox(
-    data_dir: Path, *extra: str, port: int = 0, timeout: float = 60
+    data_dir: Path,
+    *extra: str,
+    port: int = 0,
+    timeout: float = 60,
+    changes: str | None = None,
 ) -> SandboxProcess:
+    """`changes`: "stream" (changes at once, for timing), "poll" (Supabase's 100-600 ms) or None
+    (the sandbox's default, poll). Callers that measure or wait on changes should say which."""
     log_path = data_dir.parent / f"{data_dir.name}-sandbox.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     data_dir = traversable(data_dir)
@@ -118,6 +124,7 @@ def start_sandbox(
         str(port),
         "--data-dir",
         str(data_dir),
+        *(["--changes", changes] if changes else []),
         *extra,
     ]
     log_file = open(log_path, "a")  # noqa: SIM115 - closed when the process exits

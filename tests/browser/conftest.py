@@ -47,7 +47,8 @@ def browser():
 def demo_sandbox(tmp_path_factory):
     from sandbox_process import start_sandbox
 
-    sb = start_sandbox(tmp_path_factory.mktemp("dash-sb") / "data", "--demo")
+    # the demo as an operator sees it: postgres_changes with Supabase's polling latency
+    sb = start_sandbox(tmp_path_factory.mktemp("dash-sb") / "data", "--demo", changes="poll")
     yield sb
     sb.stop()
 

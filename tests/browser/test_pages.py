@@ -201,7 +201,7 @@ def test_wall_shows_stale_banner_when_the_feed_is_down(browser, tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from sandbox_process import start_sandbox
 
-    sb = start_sandbox(tmp_path / "sb", "--demo")
+    sb = start_sandbox(tmp_path / "sb", "--demo", changes="poll")
     dash = Dashboard(sb, tmp_path)
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     try:
