@@ -9,7 +9,9 @@ How it is put together (each part is given only the services it uses, see `servi
 * `services`, `limits`, `middleware`: what is built once and shared; tokens and CORS for HTTP.
 * Realtime: `endpoints` (websocket, REST broadcast), `connection` (one socket's protocol),
   `channels`, `hub` (fan-out), `presence`, `serializers`, `access` (RLS decides who sees what),
-  `changes` (WAL to hub), `replication` and `pgoutput` (logical decoding), `filters`.
+  `changes` (WAL to hub, polled like Supabase or streamed), `subscriptions` (postgres_changes
+  bindings checked when they subscribe), `pgchanges` (who gets a change, in what shape),
+  `replication` and `pgoutput` (logical decoding), `filters`.
 * PostgreSQL: `database` (embedded or external), `as_role` (a session as a JWT's role, shared
   by Realtime, PostgREST and the scenarios), `pgtext` (PostgreSQL's text formats).
 * Supabase's other surfaces: `rest` (PostgREST subset), `functions` (Edge Functions), `auth`
