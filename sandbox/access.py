@@ -141,7 +141,9 @@ class Verdict:
     rls: bool
 
 
-VISIBILITY_SQL = "select * from realtime.sandbox_visibility($1::oid, $2, $3::jsonb, $4::jsonb)"
+VISIBILITY_SQL = (
+    "select * from realtime.sandbox_visibility($1::oid, $2, $3::jsonb, $4::jsonb, $5::bigint)"
+)
 
 
 class Visibility:
@@ -165,6 +167,7 @@ class Visibility:
                 change.type,
                 dumps(record or {}),
                 dumps(payload),
+                change.xid,
             )
         except asyncpg.PostgresError as exc:
             log.warning(

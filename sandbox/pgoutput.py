@@ -56,6 +56,8 @@ _I16 = struct.Struct("!h")
 _I32 = struct.Struct("!i")
 # Commit: flags (int8), commit LSN, end LSN, commit timestamp (µs since 2000).
 _COMMIT = struct.Struct("!bQQq")
+# Begin: final LSN, commit timestamp (µs since 2000), xid.
+_BEGIN_MSG = struct.Struct("!QqI")
 
 # Message tags and tuple markers as byte values (indexing bytes yields ints).
 _BEGIN, _COMMIT_TAG, _RELATION = ord("B"), ord("C"), ord("R")
@@ -108,6 +110,7 @@ class Change:
     old_record: dict[str, Any] | None
     relation_oid: int
     key_names: tuple[str, ...] = ()
+    xid: int = 0  # the transaction's id (Begin message), to wait until it is visible
 
 
 def pg_epoch_us_to_datetime(us: int) -> datetime:
@@ -175,6 +178,7 @@ class PgOutputDecoder:
         self._type_names = type_names
         self._plans: dict[int, _RelationPlan] = {}
         self._pending: list[Change] = []
+        self._xid = 0
         self._handlers: dict[int, Callable[[bytes], list[Change]]] = {
             _INSERT: self._on_insert,
             _UPDATE: self._on_update,
@@ -214,6 +218,7 @@ class PgOutputDecoder:
         # A Begin while changes are pending means the previous transaction was
         # cut off (stream restarted); the server will resend it, so drop it.
         self._pending = []
+        self._xid = _BEGIN_MSG.unpack_from(buf, 1)[2]
         return []
 
     def _on_commit(self, buf: bytes) -> list[Change]:
@@ -309,6 +314,7 @@ class PgOutputDecoder:
                 old_record,
                 relation.oid,
                 plan.key_names,
+                self._xid,
             )
         )
 

@@ -121,8 +121,36 @@ exception when others then
 end
 $$;
 
+-- A change arrives as soon as its commit is in the WAL, a moment before its transaction
+-- becomes visible to other sessions (the committing backend leaves the proc array after it
+-- flushes). A streamed change can win that race, so the row lookup first waits, briefly, until
+-- the transaction `xid` (32 bits, from the change's Begin message) is visible.
+create or replace function realtime.sandbox_wait_visible(xid bigint) returns void
+language plpgsql as $$
+declare
+  next_xid bigint := pg_snapshot_xmax(pg_current_snapshot())::text::bigint;  -- with its epoch
+  full_xid bigint := (next_xid >> 32 << 32) | xid;
+  tries integer := 0;
+begin
+  -- the epoch that puts it nearest the snapshot's horizon
+  if full_xid - next_xid > 2147483648 then
+    full_xid := full_xid - 4294967296;
+  elsif next_xid - full_xid > 2147483648 then
+    full_xid := full_xid + 4294967296;
+  end if;
+  while full_xid > 2
+    and not pg_visible_in_snapshot(full_xid::text::xid8, pg_current_snapshot())
+    and tries < 1000
+  loop
+    perform pg_sleep(0.0002);
+    tries := tries + 1;
+  end loop;
+end
+$$;
+
+drop function if exists realtime.sandbox_visibility(oid, text, jsonb, jsonb);
 create or replace function realtime.sandbox_visibility(
-  entity oid, action text, record jsonb, groups jsonb
+  entity oid, action text, record jsonb, groups jsonb, xid bigint
 ) returns table (
   grp integer, is_rls boolean, pkey text[], selectable text[], error text, visible boolean
 )
@@ -144,6 +172,7 @@ begin
     order by k.n
   );
   if is_rls and action <> 'DELETE' and cardinality(pkey) > 0 then
+    perform realtime.sandbox_wait_visible(xid);
     -- prepared once per change and executed per group, as apply_rls's walrus_rls_stmt
     if exists (select from pg_prepared_statements where name = 'sandbox_rls_stmt') then
       deallocate sandbox_rls_stmt;

@@ -155,6 +155,7 @@ def test_insert_is_buffered_until_commit_and_typed() -> None:
             None,
             ITEMS_OID,
             ("id",),
+            700,  # the xid of its Begin
         ),
         Change(
             "public",
@@ -166,6 +167,7 @@ def test_insert_is_buffered_until_commit_and_typed() -> None:
             None,
             ITEMS_OID,
             ("id",),
+            700,
         ),
     ]
     assert dec.relation(ITEMS_OID) == Relation(
