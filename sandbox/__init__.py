@@ -12,6 +12,8 @@ How it is put together (each part is given only the services it uses, see `servi
   `changes` (WAL to hub, polled like Supabase or streamed), `subscriptions` (postgres_changes
   bindings checked when they subscribe), `pgchanges` (who gets a change, in what shape),
   `replication` and `pgoutput` (logical decoding), `filters`.
+* Realtime failing as Supabase does: `lifecycle` (joins admitted or refused, and paced; restarts),
+  `quotas` (the tenant's rate counters per plan), `replay` (realtime.messages, live and replayed).
 * PostgreSQL: `database` (embedded or external), `as_role` (a session as a JWT's role, shared
   by Realtime, PostgREST and the scenarios), `pgtext` (PostgreSQL's text formats).
 * Supabase's other surfaces: `rest` (PostgREST subset), `functions` (Edge Functions), `auth`

@@ -17,6 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import lifecycle, limits
 from .database import DatabaseError
 from .server import Sandbox, SandboxConfig
 
@@ -51,14 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     serve.add_argument("--rate", type=float, default=1.0, help="demo traffic multiplier")
     serve.add_argument("--seed", type=int, default=7, help="demo random seed")
-    serve.add_argument("--max-channels", type=int, default=100, help="channels per connection")
-    serve.add_argument("--max-payload-kb", type=int, default=256, help="broadcast payload limit")
-    serve.add_argument(
-        "--presence-limit",
-        type=int,
-        default=5,
-        help="presence calls per client per 30 s (0 = unlimited)",
-    )
+    limits.add_arguments(serve)  # --plan and one --max-... flag per limit
+    lifecycle.add_arguments(serve)  # error backoffs, idle timeout
     serve.add_argument(
         "--parent-pid",
         type=int,
@@ -75,9 +70,8 @@ async def serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         db_url=args.db_url,
         jwt_secret=args.jwt_secret,
-        max_channels=args.max_channels,
-        max_payload_bytes=args.max_payload_kb * 1024,
-        presence_calls_per_30s=args.presence_limit,
+        limits=limits.from_args(args),
+        timing=lifecycle.timing_from_args(args),
         changes=args.changes,
         demo=args.demo,
         scenarios=args.scenario,

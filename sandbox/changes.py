@@ -3,7 +3,8 @@
 The replication thread hands over whole transactions in commit order (`on_transaction`, called
 on the event loop). Rows inserted into `realtime.messages` by `realtime.send()` are broadcasts,
 not postgres_changes: they go to the topic's subscribers at once (the server streams them on its
-replication connection), and the table is pruned now and then since it is only a transport here.
+replication connection; `replay`), and rows older than 72 h, past what replays reach, are pruned.
+Over the tenant's message rate, changes are dropped (`quotas`).
 Every other change waits in a queue, "the slot", for one consumer that dispatches in order, as
 Realtime's single CDC process does, in one of two modes (`--changes`):
 
@@ -24,8 +25,8 @@ import logging
 import random
 
 import asyncpg
-import orjson
 
+from . import replay
 from .access import Visibility
 from .hub import Hub
 from .pgchanges import ChangeDispatcher
@@ -34,7 +35,7 @@ from .pgoutput import Change
 log = logging.getLogger("sandbox")
 
 MODES = ("poll", "stream")
-MESSAGES_RETENTION = "10 minutes"
+MESSAGES_RETENTION = "72 hours"  # what replays can reach (Realtime.Messages: 72 h)
 QUEUE_TRANSACTIONS = 10_000
 # the server's defaults (lib/extensions/postgres_cdc_rls/db_settings.ex, replication_poller.ex)
 POLL_INTERVAL_S = 0.1
@@ -106,11 +107,15 @@ class ChangeFeed:
         return batch
 
     async def _dispatch(self, change: Change) -> int:
+        if not self.hub.quotas.db_changes_allowed():
+            return 0  # over the tenant's rate: dropped (replication_poller.ex)
         try:
-            return await self.dispatcher.dispatch(change)
+            sent = await self.dispatcher.dispatch(change)
         except Exception:
             log.exception("failed to dispatch a change on %s.%s", change.schema, change.table)
             return 0
+        self.hub.quotas.db_events.add(sent)
+        return sent
 
     def _deliver_db_broadcast(self, change: Change) -> None:
         """A `realtime.send` row to its topic's subscribers, with `meta.id` (reference §4.5)."""
@@ -119,12 +124,10 @@ class ChangeFeed:
             return
         if row.get("event") == "authorization_check":
             return
-        key = (bool(row.get("private")), str(row.get("topic")))
-        body = orjson.dumps(row.get("payload"))
-        self.hub.user_broadcast(key, str(row.get("event") or ""), body, 1, {"id": row.get("id")})
+        replay.deliver(self.hub, row)  # binary payloads, the tenant's message rate
 
     async def prune(self) -> None:
-        """realtime.send rows are only a transport here; keep the table from growing forever."""
+        """Rows older than replays reach are deleted (the server drops day partitions)."""
         while True:
             await asyncio.sleep(60)
             try:

@@ -90,6 +90,8 @@ class Channel:
     presence_ref: str | None = None
     presence_payload: dict[str, Any] | None = None
     expiry_timer: Any = None
+    presence_window: list[float] = field(default_factory=lambda: [0, 0.0])  # [calls, reset_at]
+    replayed: frozenset[str] = frozenset()  # ids of the messages replayed at join
 
     @property
     def sub_topic(self) -> str:

@@ -11,36 +11,41 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from . import lifecycle, quotas, replay
 from . import serializers as s
 from .access import Authorizer, Publications
 from .auth import Claims, TokenError, TokenVerifier
-from .channels import Channel, binding_id, channel_token, parse_join_config
+from .channels import Channel, binding_id, channel_token
 from .hub import Hub
+from .lifecycle import Lifecycle
 from .limits import Limits
 from .subscriptions import SubscriptionError, subscribe
 
 log = logging.getLogger("sandbox.socket")
 
 OK: dict[str, Any] = {"status": "ok", "response": {}}
+ERROR: dict[str, Any] = {"status": "error", "response": {}}  # `{:reply, :error, socket}`
 
 
 @dataclass(frozen=True, slots=True)
 class SocketDeps:
     """What every socket shares: the hub it joins, the token check for per-channel tokens, the
-    limits it enforces, the private-channel policies and the publication catalogue."""
+    limits it enforces, the private-channel policies, the publication catalogue and the server's
+    lifecycle (timings, restarts)."""
 
     hub: Hub
     tokens: TokenVerifier
     limits: Limits
     authorizer: Authorizer
     publications: Publications
+    lifecycle: Lifecycle
 
 
 class Connection:
@@ -55,8 +60,10 @@ class Connection:
         self.vsn = vsn
         self.claims = claims
         self.channels: dict[str, Channel] = {}
-        self.presence_calls: deque[float] = deque()
         self.closed = False
+        self.held: list[bytes] | None = None  # frames held back while a join error is pending
+        self.held_bytes = 0
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     # --- output -------------------------------------------------------------------------------
 
@@ -64,6 +71,12 @@ class Connection:
         t = self.transport
         if self.closed or t is None or t.is_closing():
             return False
+        if self.held is not None:
+            self.held.append(frame)
+            self.held_bytes += len(frame)
+            if self.held_bytes <= self.max_buffer:
+                return True
+            self.held = None  # held back past the limit: cut off like any slow consumer
         t.write(frame)
         self.hub.stats.frames_out += 1
         if t.get_write_buffer_size() > self.max_buffer:
@@ -108,13 +121,32 @@ class Connection:
 
     def close_channel(self, ch: Channel, event: str = "phx_close") -> None:
         """Server-side end of a join: `phx_close`/`phx_error` carry ref = join_ref (§6.2)."""
-        self.send(ch.join_ref, ch.join_ref, ch.topic, event, {})
+        self.closed_frame(ch, event)
         self.drop(ch)
+
+    def closed_frame(self, ch: Channel, event: str = "phx_close") -> None:
+        self.send(ch.join_ref, ch.join_ref, ch.topic, event, {})
 
     def shutdown_channel(self, ch: Channel, message: str) -> None:
         """Channel-level errors are a system error followed by phx_close (reference §2.5)."""
+        if self.channels.get(ch.topic) is not ch:
+            return  # already gone
         self.system(ch, "system", "error", message)
         self.close_channel(ch)
+
+    def hold(self) -> list[bytes]:
+        """Hold every frame back until `release`, as a socket blocked in a join is silent."""
+        self.held, self.held_bytes = [], 0
+        return self.held
+
+    def release(self) -> None:
+        self.held = None
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """A channel's delayed work, cancelled with the socket."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def drop(self, ch: Channel) -> None:
         if self.channels.get(ch.topic) is ch:
@@ -180,60 +212,36 @@ class Connection:
     # --- join ---------------------------------------------------------------------------------
 
     async def join(self, msg: s.Inbound) -> None:
-        stats = self.hub.stats
-        topic = msg.topic
-
-        def refuse(reason: str) -> None:
-            stats.join_errors += 1
-            self.reply(msg, {"status": "error", "response": {"reason": reason}})
-
-        if not topic.startswith("realtime:") or topic == "realtime:":
-            refuse("TopicNameRequired: You must provide a topic name")
+        """`lifecycle.admit` decides; a duplicate join ends the old one first, and its
+        `phx_close` follows the new join's reply (reference §13.1.4)."""
+        if not msg.topic.startswith("realtime:"):  # no channel matches: Phoenix ignores it
+            self.reply(msg, {"status": "error", "response": {"reason": "unmatched topic"}}, None)
             return
-        old = self.channels.get(topic)
+        old = self.channels.get(msg.topic)
         if old is not None:
-            self.close_channel(old)  # duplicate join: close the old join first (§6.2)
-        if len(self.channels) >= self.deps.limits.max_channels:
-            refuse("ChannelRateLimitReached: Too many channels")
+            self.drop(old)
+        admitted = await lifecycle.admit(self, msg)
+        if isinstance(admitted, str):
+            await lifecycle.refuse_join(self, msg, admitted, old)
             return
-        cfg = parse_join_config(msg.payload)
-        token = channel_token(msg.payload)
-        claims = self.claims
-        if token is not None and token != self.claims.token:
-            try:
-                claims = self.deps.tokens.verify(token)
-            except TokenError as err:
-                refuse(err.join_reason)
-                return
-        ch = Channel(
-            conn=self,
-            topic=topic,
-            join_ref=msg.join_ref or msg.ref,
-            private=cfg["private"],
-            claims=claims,
-            broadcast_self=cfg["self"],
-            broadcast_ack=cfg["ack"],
-            presence_enabled=cfg["presence_enabled"],
-            presence_key=cfg["presence_key"],
-            raw_bindings=cfg["bindings"],
-        )
-        if ch.private:
-            ch.policies = await self.deps.authorizer.read_policies(ch.sub_topic, claims)
-            if not ch.policies.can_join:
-                refuse(
-                    "Unauthorized: You do not have permissions to read from this Channel "
-                    f"topic: {ch.sub_topic}"
-                )
-                return
+        ch, replayed = admitted
         echoed = []
         for raw in ch.raw_bindings:
             echoed.append({**raw, "id": binding_id(raw)})
-        self.channels[topic] = ch
+        self.channels[ch.topic] = ch
         self.hub.add(ch)
-        stats.joins += 1
+        self.hub.stats.joins += 1
+        self.hub.quotas.users.add(id(self))
         self.reply(msg, {"status": "ok", "response": {"postgres_changes": echoed}})
+        if old is not None:
+            self.closed_frame(old)
         self.arm_expiry(ch)
+        replay.push_replayed(self, ch, replayed)
+        replay.replication_ready(self, ch, msg.payload)
         if ch.presence_enabled and ch.policies.presence_read:
+            if not self.hub.quotas.presence_allowed():  # the state sync counts too
+                self.shutdown_channel(ch, quotas.TOO_MANY_PRESENCE)
+                return
             self.push(ch, "presence_state", self.hub.presence_state(ch.key))
         if ch.raw_bindings:
             await self.subscribe_changes(ch, echoed)
@@ -271,17 +279,22 @@ class Connection:
     # --- channel events -----------------------------------------------------------------------
 
     def on_broadcast(self, ch: Channel, msg: s.Inbound) -> None:
+        """broadcast_handler.ex: a private channel without write permission drops the message
+        silently, even with ack; otherwise it counts as a message, and one over the payload
+        limit is not sent (with ack, the reply's `response` is the bare string)."""
         stats = self.hub.stats
         stats.broadcasts_in += 1
+        if ch.private and not ch.policies.broadcast_write:
+            return  # silently dropped, even with ack (reference §4.3)
+        self.hub.quotas.events.add()
         size = (
             len(msg.binary_payload) if msg.binary_payload is not None else _json_size(msg.payload)
         )
         if size > self.deps.limits.max_payload_bytes:
+            self.hub.quotas.refusals["payload_too_large"] += 1
             if ch.broadcast_ack:
-                self.reply(msg, {"status": "error", "response": {"error": "payload_size_exceeded"}})
+                self.reply(msg, {"status": "error", "response": "payload_size_exceeded"})
             return
-        if ch.private and not ch.policies.broadcast_write:
-            return  # silently dropped, even with ack (reference §4.3)
         if msg.binary_payload is not None:
             meta = msg.payload.get("meta") if isinstance(msg.payload, dict) else None
             self.hub.user_broadcast(
@@ -298,41 +311,43 @@ class Connection:
             self.reply(msg, OK)
 
     async def on_presence(self, ch: Channel, msg: s.Inbound) -> None:
+        """presence_handler.ex: only a payload with an `event` counts toward the join's client
+        limit; a denied or unknown call is answered with a bare error (reference §13.1.10)."""
         payload = msg.payload if isinstance(msg.payload, dict) else {}
-        event = str(payload.get("event", "")).lower()
-        limit = self.deps.limits.presence_calls_per_30s
-        if limit:
-            now = time.monotonic()
-            calls = self.presence_calls
-            while calls and now - calls[0] > 30:
-                calls.popleft()
-            calls.append(now)
-            if len(calls) > limit:
-                self.shutdown_channel(ch, "Client presence rate limit exceeded")
-                return
-        if ch.private and not ch.policies.presence_write:
+        if "event" not in payload:
             self.reply(msg, OK)
             return
-        if event == "track":
-            body = payload.get("payload", {})
-            if not isinstance(body, dict):
-                self.reply(
-                    msg,
-                    {
-                        "status": "error",
-                        "response": {"reason": "Presence track payload must be a map"},
-                    },
-                )
-                return
-            self.reply(msg, OK)
-            self.hub.track(ch, body)
-        elif event == "untrack":
+        q = self.hub.quotas
+        if not q.client_presence_allowed(ch.presence_window):
+            self.shutdown_channel(ch, quotas.CLIENT_PRESENCE)
+            return
+        event = str(payload["event"]).lower()
+        if event == "untrack":
             self.reply(msg, OK)
             self.hub.untrack(ch)
-        else:
-            self.reply(msg, {"status": "error", "response": {"reason": "Unknown presence event"}})
+            return
+        if event != "track" or (ch.private and not ch.policies.presence_write):
+            self.reply(msg, ERROR)
+            return
+        body = payload.get("payload", {})
+        if not isinstance(body, dict):
+            reason = "Presence track payload must be a map"
+            self.reply(msg, {"status": "error", "response": {"reason": reason}})
+            return
+        if ch.presence_ref is None or ch.presence_payload != body:  # else a no-op
+            if _json_size(body) > self.deps.limits.max_payload_bytes:
+                q.refusals["track_too_large"] += 1
+                self.shutdown_channel(ch, quotas.TRACK_TOO_LARGE)
+                return
+            if not q.presence_allowed():
+                self.shutdown_channel(ch, quotas.TOO_MANY_PRESENCE)
+                return
+        self.reply(msg, OK)
+        self.hub.track(ch, body)
 
     async def on_access_token(self, ch: Channel, msg: s.Inbound) -> None:
+        """A new token: verified, the policies checked again (a read permission it loses shuts
+        the channel), and postgres_changes subscribed again with its claims."""
         token = channel_token(msg.payload)
         if token is None or token == ch.claims.token:
             return
@@ -343,8 +358,11 @@ class Connection:
             return
         ch.claims = claims
         if ch.private:
+            before = ch.policies
             policies = await self.deps.authorizer.read_policies(ch.sub_topic, claims)
-            if not policies.can_join:
+            if (before.broadcast_read and not policies.broadcast_read) or (
+                before.presence_read and not policies.presence_read
+            ):
                 self.shutdown_channel(
                     ch,
                     "You no longer have permission to read from this Channel topic: "
@@ -353,20 +371,29 @@ class Connection:
                 return
             ch.policies = policies
         self.arm_expiry(ch)
+        lifecycle.resubscribe_later(self, ch)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def cleanup(self) -> None:
         """The socket is gone: every channel leaves, presence leaves are announced."""
         self.closed = True
+        self.hub.quotas.users.discard(id(self))
+        for task in self.tasks:
+            task.cancel()
         for ch in list(self.channels.values()):
             self.drop(ch)
 
-    async def drain(self) -> None:
-        """Tenant drain: tell every channel, then close with 1012 (service restart)."""
-        for ch in list(self.channels.values()):
-            self.system(ch, "system", "ok", "Server requested disconnect")
-        await self.ws.close(code=1012, message=b"Server requested disconnect")
+    async def drain(self, announce: bool = True) -> None:
+        """A tenant drain (`UserSocket.disconnect`) tells every channel "Server requested
+        disconnect" (a system message without a `channel` key, fanned out with no join_ref)
+        and closes with 1012; a deploy drain closes with 1012 and says nothing."""
+        if announce:
+            payload = {"extension": "system", "message": "Server requested disconnect"}
+            payload["status"] = "ok"
+            for ch in list(self.channels.values()):
+                self.send(None, None, ch.topic, "system", payload)
+        await self.ws.close(code=1012)
 
 
 def _json_size(payload: Any) -> int:

@@ -1,14 +1,21 @@
-"""The Realtime service's HTTP surface: the websocket upgrade and the REST broadcast API.
+"""The Realtime service's HTTP surface: the websocket upgrade and the REST API.
 
 `/realtime/v1/websocket` (and `/socket/websocket`) upgrade to the Realtime protocol, one
-`Connection` per socket. `/realtime/v1/api/broadcast` (and `/api/broadcast`) take a batch of
-messages; `/realtime/v1/api/broadcast/{topic}/events/{event}` takes one raw body. Callers' tokens
-are read and verified by the token middleware (`sandbox.middleware`); refusals keep Realtime's
-wording for each surface.
+`Connection` per socket: a `vsn` Phoenix cannot serve is an empty 403 at once; a refused key or a
+tenant over its user or join limit is refused after the connect backoff
+(`UserSocket.connect/3` and `handle_error/2`, user_socket.ex); a socket that sends nothing for
+the idle timeout is closed. `/realtime/v1/api/broadcast` (and `/api/broadcast`) take a batch of
+messages, `/realtime/v1/api/broadcast/{topic}/events/{event}` one raw body; both answer CORS
+preflights from any origin, 429 over the tenant's message rate, and the single one 403 on a
+private topic the caller may not write (batch_broadcast.ex, single_broadcast.ex).
+`/realtime/v1/api/ping` answers `{"message": "Success"}` (ping_controller.ex). The REST API's
+tokens are read and verified by the token middleware (`sandbox.middleware`); refusals keep
+Realtime's wording for each surface.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,13 +24,27 @@ from aiohttp import WSMsgType, web
 
 from . import auth, middleware
 from .connection import Connection, SocketDeps
+from .lifecycle import negotiate_vsn
 
 log = logging.getLogger("sandbox")
 
 WS_PATHS = ("/realtime/v1/websocket", "/socket/websocket")
 API_PREFIXES = ("/realtime/v1/api", "/api")
 MAX_FRAME = 5_000_000  # the server's websocket max_frame_size (reference §1.1)
-VSNS = {"1.0.0": 1, "2.0.0": 2}
+CORS = middleware.Cors(
+    {"Access-Control-Allow-Origin": "*"},
+    lambda request: web.Response(
+        status=200,
+        headers={
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get(
+                "Access-Control-Request-Headers", "authorization, apikey, content-type"
+            ),
+            "Access-Control-Max-Age": "86400",
+        },
+    ),
+)
 
 
 def api_refusal(request: web.Request, err: auth.TokenError) -> web.StreamResponse:
@@ -41,59 +62,74 @@ class RealtimeEndpoints:
         self.max_payload = deps.limits.max_payload_bytes
 
     def add_routes(self, app: web.Application, policies: middleware.Policies) -> None:
-        sockets = middleware.TokenRule(middleware.SOCKET, self.refuse_socket)
         for path in WS_PATHS:
-            policies.route(app.router.add_get(path, self.websocket), token=sockets)
+            app.router.add_get(path, self.websocket)  # tokens checked by `connect`
         for prefix in API_PREFIXES:
-            routes = (
-                app.router.add_post(f"{prefix}/broadcast", self.broadcast_batch),
-                app.router.add_post(
-                    f"{prefix}/broadcast/{{topic}}/events/{{event}}", self.broadcast_one
-                ),
-            )
-            for route in routes:
-                policies.route(route, token=API_TOKENS)
+            for path, handler in (
+                (f"{prefix}/broadcast", self.broadcast_batch),
+                (f"{prefix}/broadcast/{{topic}}/events/{{event}}", self.broadcast_one),
+            ):
+                policies.route(app.router.add_post(path, handler), token=API_TOKENS, cors=CORS)
+                app.router.add_route("OPTIONS", path, handler)  # answered by the CORS policy
+            app.router.add_get(f"{prefix}/ping", self.ping)
 
     # --- websocket ----------------------------------------------------------------------------
 
-    def _bad_vsn(self, request: web.Request) -> web.Response | None:
-        vsn = request.query.get("vsn", "1.0.0")
-        if vsn in VSNS:
-            return None
+    async def connect(self, request: web.Request) -> auth.Claims | web.Response:
+        """UserSocket.connect/3: the token, then the tenant's user and join limits; each refusal
+        comes after the connect backoff (`connect_error/1`)."""
+        try:
+            claims = self.deps.tokens.verify(middleware.find_token(request, middleware.SOCKET))
+        except auth.TokenError as err:
+            status, text = 401, auth.connect_error(err)
+        else:
+            over = self.hub.quotas.connect_refusal()
+            if over is None:
+                return claims
+            self.hub.quotas.refusals[over[0]] += 1
+            status, text = 429, over[1]
         self.hub.stats.connections_refused += 1
-        return web.json_response({"error": f"Unsupported vsn: {vsn}"}, status=400)
-
-    def refuse_socket(self, request: web.Request, err: auth.TokenError) -> web.StreamResponse:
-        """A bad `vsn` is answered first, as Phoenix checks it before the socket's connect."""
-        bad = self._bad_vsn(request)
-        if bad is not None:
-            return bad
-        self.hub.stats.connections_refused += 1
-        return web.json_response({"error": auth.connect_error(err)}, status=401)
+        await asyncio.sleep(self.deps.lifecycle.timing.connect_error_delay_s)
+        return web.json_response({"error": text}, status=status)
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
-        bad = self._bad_vsn(request)
-        if bad is not None:
-            return bad
-        vsn = VSNS[request.query.get("vsn", "1.0.0")]
+        vsn = negotiate_vsn(request.query.get("vsn", "1.0.0"))
+        if vsn is None:  # Phoenix.Socket negotiate_serializer/2 -> :error: an empty 403
+            self.hub.stats.connections_refused += 1
+            return web.Response(status=403)
+        claims = await self.connect(request)
+        if isinstance(claims, web.Response):
+            return claims
         ws = web.WebSocketResponse(compress=False, max_msg_size=MAX_FRAME, autoping=True)
         await ws.prepare(request)
-        conn = Connection(self.deps, ws, request.transport, vsn, middleware.claims(request))
+        conn = Connection(self.deps, ws, request.transport, vsn, claims)
         hub = self.hub
         hub.connections.add(conn)
         hub.stats.connections_total += 1
         try:
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    await conn.receive(msg.data, False)
-                elif msg.type == WSMsgType.BINARY:
-                    await conn.receive(msg.data, True)
-                elif msg.type == WSMsgType.ERROR:
-                    break
+            await self.serve(conn, ws)
         finally:
             conn.cleanup()
             hub.connections.discard(conn)
         return ws
+
+    async def serve(self, conn: Connection, ws: web.WebSocketResponse) -> None:
+        """Frames in arrival order until the socket closes, or sends nothing (not even a ping)
+        for the idle timeout, after which the server closes it (code 1000, cowboy's timeout)."""
+        idle = self.deps.lifecycle.timing.idle_timeout_s
+        while True:
+            try:
+                msg = await ws.receive(timeout=idle)
+            except TimeoutError:
+                self.hub.stats.idle_closed += 1
+                await ws.close(code=1000)
+                return
+            if msg.type == WSMsgType.TEXT:
+                await conn.receive(msg.data, False)
+            elif msg.type == WSMsgType.BINARY:
+                await conn.receive(msg.data, True)
+            else:  # CLOSE, CLOSING, CLOSED, ERROR
+                return
 
     # --- REST broadcast -----------------------------------------------------------------------
 
@@ -109,6 +145,9 @@ class RealtimeEndpoints:
         errors = self._batch_errors(messages)
         if errors:
             return web.json_response({"errors": {"messages": errors}}, status=422)
+        refused = self.hub.quotas.rest_refusal(len(messages))
+        if refused is not None:
+            return web.json_response({"message": refused}, status=429)
         allowed: dict[str, bool] = {}  # one policy check per private topic, not per message
         for m in messages:
             private = bool(m.get("private", False))
@@ -126,6 +165,7 @@ class RealtimeEndpoints:
             if m.get("id"):
                 payload["meta"] = {"id": m["id"]}
             self.hub.stats.broadcasts_in += 1
+            self.hub.quotas.events.add()
             self.hub.broadcast((private, topic), payload)
         return web.Response(status=202)
 
@@ -150,15 +190,24 @@ class RealtimeEndpoints:
         raw = await request.read()
         if len(raw) > self.max_payload:
             return web.json_response({"message": "Payload size exceeds tenant limit"}, status=422)
-        if private and not await self.deps.authorizer.can_write_broadcast(topic, claims):
-            return web.Response(status=202)
-        self.hub.stats.broadcasts_in += 1
-        if request.content_type == "application/octet-stream":
-            self.hub.user_broadcast((private, topic), event, raw, 0)
-        else:
+        binary = request.content_type == "application/octet-stream"
+        if not binary:
             try:
                 orjson.loads(raw or b"{}")
             except orjson.JSONDecodeError:
                 return web.json_response({"message": "body is not valid JSON"}, status=422)
+        refused = self.hub.quotas.rest_refusal(None)
+        if refused is not None:
+            return web.json_response({"message": refused}, status=429)
+        if private and not await self.deps.authorizer.can_write_broadcast(topic, claims):
+            return web.json_response({"message": "Unauthorized"}, status=403)
+        self.hub.stats.broadcasts_in += 1
+        self.hub.quotas.events.add()
+        if binary:
+            self.hub.user_broadcast((private, topic), event, raw, 0)
+        else:
             self.hub.user_broadcast((private, topic), event, raw or b"{}", 1)
         return web.Response(status=202)
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.json_response({"message": "Success"})

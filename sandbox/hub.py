@@ -17,7 +17,9 @@ import orjson
 
 from . import serializers as s
 from .channels import Binding, Channel
+from .limits import Limits
 from .presence import PresenceTopic
+from .quotas import Quotas
 
 log = logging.getLogger("sandbox.hub")
 
@@ -39,6 +41,7 @@ class Stats:
         self.db_changes = 0
         self.db_messages_delivered = 0
         self.slow_consumers_dropped = 0
+        self.idle_closed = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -52,6 +55,7 @@ class Hub:
         self.pg_index: dict[tuple[str, str], dict[Channel, list[Binding]]] = defaultdict(dict)
         self.connections: set[Any] = set()
         self.stats = Stats()
+        self.quotas = Quotas(Limits())  # the project's counters (services gives the real limits)
 
     # --- membership ---------------------------------------------------------------------------
 
@@ -69,15 +73,18 @@ class Hub:
             members.discard(ch)
             if not members:
                 del self.topics[ch.key]
+        self.remove_bindings(ch)
+        self.untrack(ch)
+        if ch.expiry_timer is not None:
+            ch.expiry_timer.cancel()
+
+    def remove_bindings(self, ch: Channel) -> None:
         for b in ch.bindings:
             by_ch = self.pg_index.get((b.schema, b.table))
             if by_ch is not None:
                 by_ch.pop(ch, None)
                 if not by_ch:
                     del self.pg_index[(b.schema, b.table)]
-        self.untrack(ch)
-        if ch.expiry_timer is not None:
-            ch.expiry_timer.cancel()
 
     def channel_count(self) -> int:
         return sum(len(m) for m in self.topics.values())
@@ -90,25 +97,33 @@ class Hub:
         sender: Channel | None,
         build_v1: Callable[[str], bytes | None],
         build_v2: Callable[[str], bytes],
+        message_id: Any = None,
     ) -> int:
         """Write one broadcast to every reader of the topic, building each wire format's frame
-        at most once, on first need; `build_v1` may return None to skip vsn 1 sockets."""
+        at most once, on first need; `build_v1` may return None to skip vsn 1 sockets. A channel
+        that had this message (by `meta.id`) replayed at join does not get it again."""
         members = self.topics.get(key)
         if not members:
             return 0
         topic = "realtime:" + key[1]
         frames: list[Any] = [..., ...]  # per vsn, built lazily
         n = 0
+        got: list[Channel] | None = [] if self.quotas.events.limit else None
         for ch in members:
             if (ch is sender and not ch.broadcast_self) or not ch.policies.broadcast_read:
+                continue
+            if message_id is not None and message_id in ch.replayed:
                 continue
             i = ch.conn.vsn - 1
             frame = frames[i]
             if frame is ...:
                 frame = frames[i] = (build_v1 if i == 0 else build_v2)(topic)
-            if frame is not None:
-                n += ch.conn.write(frame)
+            if frame is not None and ch.conn.write(frame):
+                n += 1
+                if got is not None:
+                    got.append(ch)
         self.stats.broadcasts_delivered += n
+        self.quotas.delivered(n, got)
         return n
 
     def broadcast(self, key: tuple[bool, str], payload: Any, sender: Channel | None = None) -> int:
@@ -118,6 +133,7 @@ class Hub:
             sender,
             lambda topic: s.ws_frame(s.v1_text(topic, "broadcast", payload, None), s.OP_TEXT),
             lambda topic: s.ws_frame(s.v2_text(None, None, topic, "broadcast", payload), s.OP_TEXT),
+            _message_id(payload.get("meta") if isinstance(payload, dict) else None),
         )
 
     def user_broadcast(
@@ -151,7 +167,7 @@ class Hub:
             frame = s.v2_user_broadcast(topic, user_event, body, encoding, meta)
             return s.ws_frame(frame, s.OP_BINARY)
 
-        return self._fan_out(key, sender, v1, v2)
+        return self._fan_out(key, sender, v1, v2, _message_id(meta))
 
     # --- presence -----------------------------------------------------------------------------
 
@@ -190,3 +206,10 @@ class Hub:
                     f2 = s.ws_frame(s.v2_text(None, None, topic, "presence_diff", diff), s.OP_TEXT)
                 ch.conn.write(f2)
             self.stats.presence_diffs += 1
+            self.quotas.presence.add()
+
+
+def _message_id(meta: Any) -> str | None:
+    """A broadcast's `meta.id`, which replays are keyed by (message_dispatcher.ex message_id)."""
+    mid = meta.get("id") if isinstance(meta, dict) else None
+    return mid if isinstance(mid, str) else None

@@ -23,6 +23,7 @@ from . import auth, database, functions, gotrue, rest
 from .admin import Admin
 from .changes import ChangeFeed
 from .endpoints import MAX_FRAME, RealtimeEndpoints
+from .lifecycle import Lifecycle, Timing
 from .limits import Limits
 from .middleware import Policies
 from .replication import ReplicationStream
@@ -41,21 +42,13 @@ class SandboxConfig:
     data_dir: Path | None = None
     db_url: str | None = None
     jwt_secret: str | None = None
-    max_channels: int = 100
-    max_payload_bytes: int = 256 * 1024  # Free plan broadcast payload limit
-    presence_calls_per_30s: int = 5
-    max_buffer: int = 8 * 1024 * 1024
+    limits: Limits = field(default_factory=Limits)  # see `limits` for the plans and flags
+    timing: Timing = field(default_factory=Timing)  # error backoffs and the idle timeout
     changes: str = "poll"  # postgres_changes polled like Supabase's, or "stream"ed at once
     demo: bool = False
     scenarios: list[str] = field(default_factory=list)
     rate: float = 1.0
     seed: int = 7
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(
-            self.max_channels, self.max_payload_bytes, self.presence_calls_per_30s, self.max_buffer
-        )
 
 
 class Sandbox:
@@ -66,6 +59,7 @@ class Sandbox:
         self.db_url = ""
         self.pool: asyncpg.Pool | None = None
         self.services: Services | None = None
+        self.lifecycle = Lifecycle(config.timing, lambda: self.replication_status()[0])
         self.replication: ReplicationStream | None = None
         self.watch: list[dict[str, Any]] = []
         self.started_at = time.time()
@@ -81,7 +75,9 @@ class Sandbox:
             self.config.jwt_secret or auth.load_secret(self.data_dir)
         )
         pool = await self._start_database()
-        self.services = services = Services.build(pool, keys.secret, self.config.limits)
+        self.services = services = Services.build(
+            pool, keys.secret, self.config.limits, self.lifecycle
+        )
         feed = ChangeFeed(services.hub, pool, self.config.changes)
         await self._start_replication(feed)
         self._tasks.append(asyncio.create_task(feed.run(), name="dispatch"))
@@ -130,7 +126,9 @@ class Sandbox:
         policies = Policies(services.tokens)
         app = web.Application(client_max_size=MAX_FRAME, middlewares=policies.middlewares())
         RealtimeEndpoints(services.sockets()).add_routes(app, policies)
-        admin = Admin(services.hub, self.replication_status, self.watch, self.started_at)
+        admin = Admin(
+            services.hub, self.lifecycle, self.replication_status, self.watch, self.started_at
+        )
         admin.add_routes(app, policies)
         functions.add_routes(app, services.pool, policies)  # /functions/v1/{name}
         rest.add_routes(app, services.pool, policies)  # /rest/v1/{table}, /rest/v1/rpc/{fn}
@@ -154,9 +152,10 @@ class Sandbox:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         services = self.services
-        if services is not None:
-            for conn in list(services.hub.connections):
-                await conn.ws.close(code=1001, message=b"sandbox stopping")
+        if services is not None:  # a deploy drain: joins refused, sockets closed 1012, no word
+            self.lifecycle.restart()
+            conns = list(services.hub.connections)
+            await asyncio.gather(*(c.drain(announce=False) for c in conns), return_exceptions=True)
         if self.runner is not None:
             await self.runner.cleanup()
         if self.replication is not None:

@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # every session, so a second pytest run on the machine would lock out the first one's servers.
 # Data directories therefore live under a world-traversable scratch root, one per test path.
 SCRATCH = Path(tempfile.gettempdir()) / "realtime-monitor-tests"
+# Supabase waits 5 s before a join error and 2 s before a refused upgrade; tests that expect
+# refusals would spend most of their time waiting, so sandboxes started here wait 50 ms.
+QUICK_ERRORS = ("--join-error-delay-ms", "50", "--connect-error-delay-ms", "50")
 _created: list[Path] = []
 
 
@@ -125,6 +128,7 @@ def start_sandbox(
         "--data-dir",
         str(data_dir),
         *(["--changes", changes] if changes else []),
+        *QUICK_ERRORS,  # a test that times the server's own backoffs passes them explicitly
         *extra,
     ]
     log_file = open(log_path, "a")  # noqa: SIM115 - closed when the process exits

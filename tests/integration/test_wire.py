@@ -125,15 +125,16 @@ async def test_leave_replies_ok_then_closes_with_join_ref(sandbox):
     await w.close()
 
 
-async def test_duplicate_join_closes_the_old_join_first(sandbox):
+async def test_duplicate_join_replies_first_then_closes_the_old_join(sandbox):
+    """Phoenix queues the old join's phx_close and handles the new join first (§13.1.4)."""
     w = await Wire.open(sandbox.url, sandbox.anon_key)
     first, _ = await w.join("wire-dup")
     topic = "realtime:wire-dup"
     second = await w.send(topic, "phx_join", {"config": {}}, join_ref="99", ref="99")
-    assert await w.recv() == {"topic": topic, "event": "phx_close", "payload": {}, "ref": first}
     reply = await w.recv()
     assert reply["event"] == "phx_reply" and reply["ref"] == second
     assert reply["payload"]["status"] == "ok"
+    assert await w.recv() == {"topic": topic, "event": "phx_close", "payload": {}, "ref": first}
     await w.close()
 
 
@@ -178,7 +179,7 @@ async def test_broadcast_payload_size_limit(sandbox):
         "topic": "realtime:wire-big",
         "event": "phx_reply",
         "ref": ref,
-        "payload": {"status": "error", "response": {"error": "payload_size_exceeded"}},
+        "payload": {"status": "error", "response": "payload_size_exceeded"},  # §13.1.1
     }
     await a.close()
 
@@ -542,7 +543,11 @@ async def test_drain_hook_sends_system_and_closes_1012(sandbox):
             )
         )
         system = await w.recv_event("system")
-        assert system["payload"]["message"] == "Server requested disconnect"
+        assert system["payload"] == {  # UserSocket.disconnect/1: no `channel` key (§13.1.5)
+            "extension": "system",
+            "message": "Server requested disconnect",
+            "status": "ok",
+        }
         closing = await w.ws.receive(timeout=5)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert w.ws.close_code == 1012
