@@ -369,6 +369,9 @@ const scenarios = {
     const retrack = await chA.track({ user: 'alice', round: 2 })
     step('B: waiting for the second join of alice')
     await waiter.until(() => eventsB.filter((e) => e.event === 'join').length >= 2)
+    // the diff reaches A and B in no set order (a PubSub fan-out): wait for A's own copy too
+    step('A: waiting for its own second join')
+    await waiter.until(() => eventsA.filter((e) => e.event === 'join').length >= 2)
     step('A removes its channel')
     const removed = await a.removeChannel(chA)
     step('B: waiting for the second leave of alice')
