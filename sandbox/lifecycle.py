@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import replay
 from .auth import TokenError
@@ -36,11 +36,27 @@ from .channels import Channel, binding_id, channel_token, parse_join_config
 
 if TYPE_CHECKING:
     from . import serializers as s
-    from .connection import Connection
+    from .auth import Claims
+    from .hub import Hub
 
 RESTARTING = "RealtimeRestarting: Realtime is restarting, please standby"
 TOO_MANY_CHANNELS = "ChannelRateLimitReached: Too many channels"
 TOPIC_REQUIRED = "TopicNameRequired: You must provide a topic name"
+
+
+class Socket(replay.Socket, Protocol):
+    """What joins need of a socket (`connection.Connection`, which imports this module)."""
+
+    hub: Hub
+    claims: Claims
+    ws: Any
+
+    def reply(self, msg: s.Inbound, payload: dict[str, Any]) -> None: ...
+    def closed_frame(self, ch: Channel, event: str = "phx_close") -> None: ...
+    def hold(self) -> list[bytes]: ...
+    def release(self) -> None: ...
+    async def subscribe_changes(self, ch: Channel, echoed: list[dict[str, Any]]) -> None: ...
+
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
@@ -109,7 +125,7 @@ class Lifecycle:
         self._restarting_until = time.monotonic() + seconds
 
 
-async def admit(conn: Connection, msg: s.Inbound) -> tuple[Channel, list[Any]] | str:
+async def admit(conn: Socket, msg: s.Inbound) -> tuple[Channel, list[Any]] | str:
     """The new channel and the messages to replay to it, or the join's refusal reason."""
     topic = msg.topic
     if topic == "realtime:":
@@ -152,7 +168,7 @@ async def admit(conn: Connection, msg: s.Inbound) -> tuple[Channel, list[Any]] |
     return ch, rows
 
 
-async def refuse_join(conn: Connection, msg: s.Inbound, reason: str, old: Channel | None) -> None:
+async def refuse_join(conn: Socket, msg: s.Inbound, reason: str, old: Channel | None) -> None:
     """The join error, `join_error_delay_s` late, with the socket's output held meanwhile."""
     conn.hub.stats.join_errors += 1
     held = conn.hold()
@@ -169,7 +185,7 @@ async def refuse_join(conn: Connection, msg: s.Inbound, reason: str, old: Channe
         await conn.ws.close(code=1000)  # the "disconnect" broadcast to the transport
 
 
-def resubscribe_later(conn: Connection, ch: Channel) -> None:
+def resubscribe_later(conn: Socket, ch: Channel) -> None:
     """After an `access_token` refresh: postgres_changes subscribed again with the new claims,
     1-3 s later (realtime_channel.ex handle_in("access_token") -> postgres_subscribe())."""
     if not ch.raw_bindings:

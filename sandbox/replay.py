@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 import orjson
@@ -29,7 +30,6 @@ from . import serializers as s
 from .channels import Channel
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .hub import Hub
 
 HARD_LIMIT = 25  # Realtime.Messages @hard_limit
@@ -37,6 +37,22 @@ READY_CHECK_S = 0.5  # @replication_ready_check_interval
 READY_TIMEOUT_S = 60.0  # replication_ready_timeout: :timer.minutes(1)
 PUBLIC_REPLAY = "UnableToReplayMessages: Replay is not allowed for public channels"
 BAD_PARAMS = "UnableToReplayMessages: Replay params are not valid"
+
+
+class Socket(Protocol):
+    """What replays need of a socket (`connection.Connection`, which imports this module)."""
+
+    vsn: int
+    deps: Any
+    channels: dict[str, Channel]
+
+    def write(self, frame: bytes) -> bool: ...
+    def push(self, ch: Channel, event: str, payload: Any) -> None: ...
+    def system(self, ch: Channel, extension: str, status: str, message: str) -> None: ...
+    def shutdown_channel(self, ch: Channel, message: str) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+
+
 SINCE_RANGE = (-62_135_596_800_000, 253_402_300_799_999)  # what DateTime.from_unix/2 takes
 # `inserted_at` is a `timestamp` filled by now(): compare in the same session time zone
 REPLAY_SQL = """
@@ -100,7 +116,7 @@ async def fetch(pool: asyncpg.Pool, ch: Channel, payload: Any) -> list[asyncpg.R
     return list(reversed(rows))
 
 
-def push_replayed(conn: Connection, ch: Channel, rows: list[asyncpg.Record]) -> None:
+def push_replayed(conn: Socket, ch: Channel, rows: list[asyncpg.Record]) -> None:
     """Replayed messages are channel pushes (`push/3`), so vsn 2 frames carry the join_ref;
     binary payloads go to vsn 2 sockets only."""
     for r in rows:
@@ -116,7 +132,7 @@ def push_replayed(conn: Connection, ch: Channel, rows: list[asyncpg.Record]) -> 
         conn.push(ch, "broadcast", body)
 
 
-def replication_ready(conn: Connection, ch: Channel, payload: Any) -> None:
+def replication_ready(conn: Socket, ch: Channel, payload: Any) -> None:
     """`config.broadcast.replication_ready` (any value but false and null opts in)."""
     config = payload.get("config") if isinstance(payload, dict) else None
     broadcast = config.get("broadcast") if isinstance(config, dict) else None
