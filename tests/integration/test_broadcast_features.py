@@ -406,3 +406,48 @@ def test_supabase_js_track_resolves_error_without_presence_write(
     )
     assert r["vsn"] == vsn and r["statuses"] == ["SUBSCRIBED"], r
     assert r["track"] == "error" and r["state"] == "joined"
+
+
+# --- fault hooks, seen by supabase-js -----------------------------------------------------------
+
+
+@pytest.mark.js
+@pytest.mark.parametrize("vsn", ["2.0.0", "1.0.0"])
+def test_supabase_js_rejoins_after_phx_error_and_a_drain(node, sandbox, vsn):
+    """The sandbox's fault hooks as realtime-js meets them: phx_error makes the channel rejoin;
+    the drain's system message (no `channel` key) reaches system listeners, and after the 1012
+    close the client reconnects and joins again."""
+    import urllib.request
+
+    topic = f"faults-{uuid.uuid4().hex[:8]}"
+
+    def hook(path: str, body: dict) -> None:
+        request = urllib.request.Request(
+            sandbox.url + path,
+            data=json.dumps(body).encode(),
+            headers={"apikey": sandbox.service_role_key, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+
+    def on_line(line: str, _stdin) -> None:
+        if line == "FAULT 1":
+            hook("/sandbox/v1/phx_error", {"topic": topic})
+        elif line == "FAULT 2":
+            hook("/sandbox/v1/disconnect", {})
+
+    cfg = {"url": sandbox.url, "key": sandbox.anon_key, "vsn": vsn, "topic": topic}
+    r = run_node_script(
+        node,
+        ["features.mjs", "faults", json.dumps(cfg)],
+        on_line=on_line,
+        timeout=30,
+        label=f"features.mjs faults (vsn {vsn})",
+    )
+    assert r["vsn"] == vsn
+    assert r["statuses"].count("SUBSCRIBED") == 3, r["statuses"]
+    assert "CHANNEL_ERROR" in r["statuses"]
+    assert {"extension": "system", "message": "Server requested disconnect", "status": "ok"} in r[
+        "system"
+    ]

@@ -8,6 +8,9 @@
 //                    `broadcast.replay = {since, limit}` and collects what arrives.
 //   presence_denied: the client joins the private `topic` (it may read presence, not write it)
 //                    and calls track(): realtime-js resolves it with the server's 'error'.
+//   faults:          the anon client joins the public `topic`, prints `FAULT 1` (the caller
+//                    crashes the channel with phx_error), waits to be joined again, prints
+//                    `FAULT 2` (the caller drains the socket) and waits to be joined again.
 // Prints `RESULT {...}` and exits 0; exits 1 past its deadline.
 
 import { createClient } from '@supabase/supabase-js'
@@ -50,7 +53,37 @@ function subscribe(channel) {
   return { statuses, errors, first }
 }
 
+/** Resolve once `predicate()` holds, checking every 20 ms. */
+async function until(predicate) {
+  while (!predicate()) await sleep(20)
+}
+
 const scenarios = {
+  async faults() {
+    const realtime = { transport: WebSocket }
+    if (config.vsn === '1.0.0') realtime.vsn = '1.0.0'
+    const supabase = createClient(config.url, config.key, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+      realtime,
+    })
+    const system = []
+    const channel = supabase.channel(config.topic).on('system', {}, (p) => system.push(p))
+    const sub = subscribe(channel)
+    step = 'waiting for the join'
+    await sub.first
+    const joined = (n) => sub.statuses.filter((s) => s === 'SUBSCRIBED').length >= n
+    process.stdout.write('FAULT 1\n')
+    step = 'waiting to be joined again after phx_error'
+    await until(() => joined(2))
+    process.stdout.write('FAULT 2\n')
+    step = 'waiting to be joined again after the drain'
+    await until(() => joined(3))
+    await sleep(SETTLE_MS)
+    const result = { vsn: supabase.realtime.vsn, statuses: [...sub.statuses], system }
+    await supabase.removeAllChannels()
+    return result
+  },
+
   async replay() {
     const supabase = makeClient()
     await supabase.realtime.setAuth(config.jwt)
