@@ -9,6 +9,10 @@ and logged, never fatal.
 
 The client is built with `auto_reconnect=False, max_retries=1`: realtime-py gives up after five
 attempts (reference §8), so reconnecting is the Supervisor's job, forever.
+
+It also keeps the joins in flight (sent, not yet answered): Supabase answers a refused join only
+after 5 s and reads nothing else on that socket meanwhile (reference §13.1.6), so while a join is
+in flight a quiet socket is a stalled one, not a dead one.
 """
 
 from __future__ import annotations
@@ -23,11 +27,15 @@ import websockets
 from pydantic import ValidationError
 from realtime import AsyncRealtimeClient
 from realtime.exceptions import NotConnectedError
-from realtime.message import ServerMessageAdapter
+from realtime.message import Message, ServerMessageAdapter
 
 log = logging.getLogger("feeds.client")
 
 DATA_EVENTS = frozenset({"broadcast", "postgres_changes", "presence_state", "presence_diff"})
+# How long an unanswered join may explain a quiet socket: realtime-py rejoins refused channels
+# one after another and each refusal holds the socket 5 s, so a few of them chain; past this, an
+# unanswered join is taken for lost with the socket.
+JOIN_STALL_S = 30.0
 
 FrameTap = Callable[[dict[str, Any], int, float], None]
 MalformedTap = Callable[[Any, str], None]
@@ -57,6 +65,21 @@ class MonitoredClient(AsyncRealtimeClient):
         self._on_frame = on_frame
         self._on_malformed = on_malformed
         self._on_drop = on_drop
+        self._joins_in_flight: dict[str, float] = {}  # join ref -> when it was sent (monotonic)
+
+    async def send(self, message: Message | dict[str, Any]) -> None:
+        msg = message if isinstance(message, Message) else Message(**message)
+        if msg.event == "phx_join" and msg.ref:
+            self._joins_in_flight[msg.ref] = time.monotonic()
+        await super().send(msg)
+
+    def joining(self, within_s: float = JOIN_STALL_S) -> bool:
+        """Whether a join sent less than `within_s` ago is still unanswered."""
+        now = time.monotonic()
+        for ref, sent in list(self._joins_in_flight.items()):
+            if now - sent > within_s:
+                del self._joins_in_flight[ref]
+        return bool(self._joins_in_flight)
 
     async def _listen(self) -> None:
         ws = self._ws_connection
@@ -82,6 +105,8 @@ class MonitoredClient(AsyncRealtimeClient):
                 except ValidationError as exc:
                     self._on_malformed(raw, f"not a Realtime message: {exc.errors()[0]['msg']}")
                     continue
+                if frame.get("event") == "phx_reply":
+                    self._joins_in_flight.pop(str(frame.get("ref")), None)
                 if frame.get("event") == "system":
                     self._on_frame(frame, len(raw), received)
                 if channel := self.channels.get(message.topic):

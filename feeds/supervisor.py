@@ -276,6 +276,8 @@ class Supervisor:
             self._probe_sent[seq] = time.monotonic()
             await channel.send_broadcast("probe", {"seq": seq})
             await asyncio.sleep(cfg.interval_s)
+            if client.joining():
+                continue  # the server holds the socket while it answers a join: echoes come late
             self._expire_probes(cfg.timeout_s)
             if cfg.reconnect_after_timeouts and self._probe_missed >= cfg.reconnect_after_timeouts:
                 self._probe_missed = 0
