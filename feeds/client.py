@@ -100,15 +100,17 @@ class MonitoredClient(AsyncRealtimeClient):
                 if frame.get("event") in DATA_EVENTS:
                     self._on_frame(frame, len(raw), received)
                     continue
+                if frame.get("event") == "system":
+                    self._on_frame(frame, len(raw), received)
                 try:
                     message = ServerMessageAdapter.validate_python(frame)
                 except ValidationError as exc:
+                    if frame.get("event") == "system":
+                        continue  # e.g. "Server requested disconnect": no `channel`, ours anyway
                     self._on_malformed(raw, f"not a Realtime message: {exc.errors()[0]['msg']}")
                     continue
                 if frame.get("event") == "phx_reply":
                     self._joins_in_flight.pop(str(frame.get("ref")), None)
-                if frame.get("event") == "system":
-                    self._on_frame(frame, len(raw), received)
                 if channel := self.channels.get(message.topic):
                     channel._handle_message(message)
         except websockets.exceptions.ConnectionClosedError as exc:

@@ -205,3 +205,33 @@ async def test_a_refused_channel_stalling_the_socket_is_not_a_dead_socket(fresh_
     # the probe saw the stall as late echoes, not as lost ones
     late = [e.latency_ms for e in sink.events if e.kind == "probe" and e.event == "rtt"]
     assert max(late) > 4_000, max(late)
+
+
+async def test_the_servers_drain_message_is_read_not_counted_as_malformed(fresh_sandbox):
+    """Supabase's "Server requested disconnect" has no `channel` key (reference §13.1.5), which
+    realtime-py's message model requires; the monitor still reads it as the server's word."""
+    import json
+    import urllib.request
+
+    sb = fresh_sandbox()
+    sink = Collect()
+    sup = supervisor(sb, [ChannelConfig(topic="room")], sink)
+    sup.start()
+    try:
+        await until(lambda: SUBSCRIBED in sink.states("room"), 10, "the join")
+        request = urllib.request.Request(
+            f"{sb.url}/sandbox/v1/disconnect",
+            method="POST",
+            headers={
+                "apikey": sb.service_role_key,
+                "Authorization": f"Bearer {sb.service_role_key}",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert json.load(resp)["disconnected"] >= 1
+        await until(lambda: sink.states("room").count(SUBSCRIBED) >= 2, 10, "the rejoin")
+    finally:
+        await sup.stop()
+    said = [e.payload.get("message") for e in sink.events if e.kind == "system"]
+    assert "Server requested disconnect" in said
+    assert sup.malformed_frames == 0
