@@ -118,7 +118,7 @@ class LatencyChart:
 
     def __init__(self, x_range: DataRange1d, window_s: float, threshold_ms: float = 0.0) -> None:
         self.window_s = window_s
-        self.source = ColumnDataSource({k: [] for k in LATENCY_KEYS})
+        self.source = ColumnDataSource({k: [] for k in LATENCY_KEYS}, name="latency")
         fig = _figure("Latency (ms): commit → receive, and probe round trip", x_range, 260, "ms")
         band = fig.varea(
             x="t", y1="p50", y2="p95", source=self.source, fill_alpha=0.3, fill_color="#16a34a"
@@ -193,7 +193,7 @@ class RateChart:
             else [PALETTE[i % len(PALETTE)] for i in range(len(self.groups))]
         )
         self.keys = [f"g{i}" for i in range(len(self.groups))]
-        self.source = ColumnDataSource({"t": [], **{k: [] for k in self.keys}})
+        self.source = ColumnDataSource({"t": [], **{k: [] for k in self.keys}}, name="rate")
         fig = _figure(f"Messages per second by {by}", x_range, 240, "msg/s")
         stack = fig.varea_stack(
             stackers=self.keys, x="t", source=self.source, color=colors, fill_alpha=0.8

@@ -20,6 +20,10 @@ session is destroyed, and `_release` then drops what the view held.
 
 The callback runs in the background: Panel would otherwise mark the process busy around every
 tick, ten times a second per session, and every session's busy indicator would hear of it.
+
+In a notebook there is no server session to carry changes made to Bokeh objects directly (the
+charts' sources): a tick that changed something pushes them itself (`pn.io.push_notebook`, as
+Panel asks). Without it the rate chart stalled in JupyterLab while the tiles moved.
 """
 
 from __future__ import annotations
@@ -87,8 +91,7 @@ class LiveView(pn.viewable.Viewer):
         cb._background = True  # see the module docstring
         cb.start()
         self._callback = cb
-        doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
+        if _in_server_session():
             pn.state.on_session_destroyed(self._release)
 
     def stop(self) -> None:
@@ -115,10 +118,17 @@ class LiveView(pn.viewable.Viewer):
                 self._slow_slot = slot
                 self.refresh_slow(data.since(slot * self.chart_ms / 1000))
         self.updates += 1
+        if self._panel is not None and not _in_server_session():
+            pn.io.push_notebook(self._panel)  # a no-op where nothing was displayed
 
     def _release(self, session_context: Any) -> None:
         self.stop()
         self._panel = None
+
+
+def _in_server_session() -> bool:
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
 
 
 def set_if_changed(obj: Any, value: Any, attr: str = "object") -> bool:

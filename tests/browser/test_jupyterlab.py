@@ -27,10 +27,35 @@ pytestmark = pytest.mark.browser
 #   the kernel sends a millisecond later, also with the Overview displayed alone. The tiles are
 #   repainted by the next refresh; a chart can miss that second's points. A Panel-in-notebook
 #   fault, not what this test is about; remove this entry once it is gone.
+# - Rarely (about 1 run in 5 with the charts pushed, 1 in 40 before), a message from the page
+#   about a table reaches the kernel after the table's rows changed, and pandas refuses to apply
+#   it ("All arrays must be of the same length", "Must have equal len keys and value"). The
+#   next refresh sends the rows again; nothing shows on the page.
 HARMLESS = (
     r"cdn\.holoviz\.org/panel/[\d.]+/dist/(bundled/theme/\w+|css/loading)\.css",
     r"^console: \w+: reference [0-9a-f-]+ isn't known",
+    r"^kernel: ValueError: (All arrays must be of the same length|Must have equal len keys and "
+    r"value)",
 )
+
+
+# The newest point of the Overview's message-rate chart as the page holds it (its source is
+# named "rate" in dashboards/charts.py).
+NEWEST_RATE_POINT_JS = """() => {
+  for (const doc of Bokeh.documents) {
+    for (const model of doc.all_models) {
+      if (model.type !== "ColumnDataSource" || model.name !== "rate") continue;
+      const t = model.get_array("t");
+      return t.length ? (Date.now() - t[t.length - 1]) / 1000 : null;
+    }
+  }
+  return null;
+}"""
+
+
+def rate_chart_age_s(page) -> float | None:
+    """Seconds between now and the rate chart's newest point in the page (None: no points)."""
+    return page.evaluate(NEWEST_RATE_POINT_JS)
 
 
 def total_messages(overview) -> int:
@@ -87,6 +112,13 @@ def test_live_monitor_overview_keeps_refreshing_in_jupyterlab(lab, browser):
             time.sleep(0.5)
             seen.append(total_messages(overview))
         assert seen == sorted(seen), seen
+        # and so do the charts, whose Bokeh sources the kernel changes directly (in a notebook
+        # those changes reach the page only when pushed: without it the rate chart froze)
+        ages = []
+        for _ in range(6):
+            time.sleep(1)
+            ages.append(rate_chart_age_s(page))
+        assert all(a is not None and a < 4.0 for a in ages), f"the rate chart lags: {ages}"
 
         # Stop: the views freeze and the sandbox the notebook started is gone
         nb.run_from(stop, timeout=60)
