@@ -30,7 +30,8 @@ serve: $(STAMP)
 
 # JupyterLab on notebooks/, with the project installed (the views run live in the kernel).
 notebook: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir notebooks --ip $(HOST) --no-browser
+	$(VENV)/bin/jupyter lab --notebook-dir notebooks --ip $(HOST) --no-browser \
+		$(if $(filter 0,$(shell id -u)),--allow-root)  # JupyterLab refuses root without it
 
 # Just the local Realtime sandbox with demo traffic, for your own clients.
 sandbox: $(STAMP)
