@@ -194,8 +194,12 @@ class Hub:
     def _send_diff(self, key: tuple[bool, str], diff: dict[str, Any]) -> None:
         topic = "realtime:" + key[1]
         f1 = f2 = None
+        private = key[0]
         for ch in self.topics.get(key, ()):
-            if not ch.presence_enabled or not ch.policies.presence_read:
+            # realtime_channel/message_dispatcher.ex: every member of a public channel gets the
+            # diff, presence enabled at join or not; a private one needs presence.read, which is
+            # only decided once presence is on (at join, or by a track)
+            if private and not (ch.presence_enabled and ch.policies.presence_read):
                 continue
             if ch.conn.vsn == 1:
                 if f1 is None:

@@ -39,7 +39,7 @@ begin
       event, topic, private, 'broadcast'
     );
   exception when others then
-    raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
+    raise warning 'WarnSendingBroadcastMessage: %', sqlerrm;  -- reference §13.1.12
   end;
 end
 $$;

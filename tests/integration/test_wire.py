@@ -640,3 +640,39 @@ async def test_watch_follows_the_chosen_scenarios(fresh_sandbox):
     assert sb.watch == expected
     async with aiohttp.ClientSession() as s, s.get(sb.url + "/sandbox/v1/watch") as r:
         assert await r.json() == expected
+
+
+async def test_a_public_member_without_presence_still_gets_presence_diffs(sandbox):
+    """realtime_channel/message_dispatcher.ex (reference §13.1.3): on a public channel every member
+    hears presence_diff, also one that joined with presence off; it gets no presence_state."""
+    quiet = await Wire.open(sandbox.url, sandbox.anon_key)
+    tracker = await Wire.open(sandbox.url, sandbox.anon_key)
+    await quiet.join("wire-presence-public", {"presence": {"key": "", "enabled": False}})
+    join_ref, _ = await tracker.join(
+        "wire-presence-public", {"presence": {"key": "carol", "enabled": True}}
+    )
+    await tracker.send(
+        "realtime:wire-presence-public",
+        "presence",
+        {"type": "presence", "event": "track", "payload": {"here": True}},
+        join_ref=join_ref,
+    )
+    diff = await quiet.recv_event("presence_diff")
+    assert list(diff["payload"]["joins"]) == ["carol"]
+    await quiet.close()
+    await tracker.close()
+
+
+async def test_a_failed_realtime_send_warns_in_the_servers_words(sandbox, sql):
+    """realtime.send swallows its error as a WARNING, WarnSendingBroadcastMessage (§13.1.12)."""
+    import psycopg2
+
+    conn = psycopg2.connect(sandbox.db_url)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("select realtime.send('{}'::jsonb, 'e', null, false)")  # no topic: fails
+        notices = " ".join(conn.notices)
+    finally:
+        conn.close()
+    assert "WARNING:  WarnSendingBroadcastMessage: " in notices, notices
