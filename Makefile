@@ -38,7 +38,7 @@ sandbox: $(STAMP)
 	$(PY) -m sandbox serve --demo
 
 test: $(STAMP) $(JS_STAMP) system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20  # the slowest tests named in every run, to keep the suite short
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit

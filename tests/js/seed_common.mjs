@@ -100,10 +100,30 @@ export async function signedIn(accessToken) {
 
 /** Subscribe and resolve with the first terminal status (and its error's message, if any). */
 export function subscribed(channel, statuses = []) {
+  // SUBSCRIBED is the join's reply; a channel with postgres_changes receives changes only once
+  // the server has also said "Subscribed to PostgreSQL" (a system message after a database
+  // round trip, as on Supabase), so wait for that too before the test writes anything.
+  const wantsChanges = (channel.bindings?.postgres_changes ?? []).length > 0
+  let changesReady = !wantsChanges
+  let result = null
   return new Promise((resolve) => {
+    const settle = () => {
+      if (result && changesReady) resolve(result)
+    }
+    if (wantsChanges) {
+      channel.on('system', {}, (payload) => {
+        if (payload?.extension === 'postgres_changes') {
+          changesReady = true
+          settle()
+        }
+      })
+    }
     channel.subscribe((status, err) => {
       statuses.push(err ? `${status}: ${err.message}` : status)
-      if (status !== 'CLOSED') resolve({ status, error: err ? err.message : null })
+      if (status === 'CLOSED' || result) return
+      result = { status, error: err ? err.message : null }
+      if (status !== 'SUBSCRIBED') changesReady = true // refused: no system message will come
+      settle()
     })
   })
 }
