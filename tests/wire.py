@@ -8,6 +8,25 @@ from typing import Any
 
 import aiohttp
 
+# The headers of a websocket upgrade, for tests that send one by hand and read the HTTP answer.
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+
+
+def event_of(frame: Any) -> str:
+    """A received frame's event, whichever serializer sent it (binary broadcasts: "binary")."""
+    if isinstance(frame, dict):
+        return frame["event"]
+    return frame[3] if isinstance(frame, list) else "binary"
+
+
+def payload_of(frame: Any) -> Any:
+    return frame["payload"] if isinstance(frame, dict) else frame[4]
+
 
 class Wire:
     def __init__(

@@ -14,19 +14,9 @@ import pytest
 from node_process import run_node_script
 from realtime import AsyncRealtimeClient
 from realtime.exceptions import RealtimeHTTPError
-from wire import Wire
+from wire import Wire, event_of, payload_of
 
 VSNS = ["1.0.0", "2.0.0"]
-
-
-def payload_of(frame):
-    return frame["payload"] if isinstance(frame, dict) else frame[4]
-
-
-def event_of(frame) -> str:
-    if isinstance(frame, dict):
-        return frame["event"]
-    return frame[3] if isinstance(frame, list) else "binary"
 
 
 @pytest.fixture

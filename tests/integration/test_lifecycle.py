@@ -12,26 +12,10 @@ import uuid
 import aiohttp
 import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
-from wire import Wire
+from wire import UPGRADE, Wire, event_of, payload_of
 
 QUICK = ("--join-error-delay-ms", "50", "--connect-error-delay-ms", "50")
 DEFAULTS = ("--join-error-delay-ms", "5000", "--connect-error-delay-ms", "2000")
-UPGRADE = {
-    "Connection": "Upgrade",
-    "Upgrade": "websocket",
-    "Sec-WebSocket-Version": "13",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-}
-
-
-def event_of(frame) -> str:
-    if isinstance(frame, dict):
-        return frame["event"]
-    return frame[3] if isinstance(frame, list) else "binary"
-
-
-def payload_of(frame):
-    return frame["payload"] if isinstance(frame, dict) else frame[4]
 
 
 async def post(sb, path: str, body: dict | None = None, key: str | None = None) -> tuple:

@@ -16,25 +16,9 @@ import aiohttp
 import pytest
 from node_process import run_node_script
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
-from wire import Wire
+from wire import UPGRADE, Wire, event_of, payload_of
 
 TICK = 5.0
-UPGRADE = {
-    "Connection": "Upgrade",
-    "Upgrade": "websocket",
-    "Sec-WebSocket-Version": "13",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-}
-
-
-def event_of(frame) -> str:
-    if isinstance(frame, dict):
-        return frame["event"]
-    return frame[3] if isinstance(frame, list) else "binary"
-
-
-def payload_of(frame):
-    return frame["payload"] if isinstance(frame, dict) else frame[4]
 
 
 def ref_of(frame):

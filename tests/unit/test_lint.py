@@ -13,6 +13,8 @@ PATHS = [
     "monitor",
     "tests",
     "benchmarks",
+    "scripts",
+    "notebooks",
     "app.py",
     "wall.py",
 ]
