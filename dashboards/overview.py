@@ -1,5 +1,5 @@
-"""Overview: is realtime healthy, how late, how busy? Status, tiles, three charts, and the
-slowest channels."""
+"""Overview: is realtime healthy, how late, how busy? Status, tiles, the plan's quota bars,
+three charts, and the slowest channels."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .charts import LatencyChart, RateChart, TimelineChart, following_range, lat
 from .headline import headline
 from .live import LiveView, set_if_changed
 from .markup import channel_latency, status_badge, subscription_chips, tile
+from .quota import QuotaView
 from .theme import STYLES
 
 
@@ -44,6 +45,8 @@ class Overview(LiveView):
         self.status = html(margin=(5, 10))
         self.chips = html(margin=(0, 10))
         self.tiles = html(margin=(5, 10))
+        # the plan's quota bars, refreshed from this view's tick (no callback of their own)
+        self.quotas = QuotaView(data=self.data, update_ms=self.update_ms, chart_ms=self.chart_ms)
         self.error = html(margin=(5, 10))
         self.by_channel = html(margin=(5, 10))
         self.latency = LatencyChart(self.x_range, window, self.latency_max_ms)
@@ -59,6 +62,7 @@ class Overview(LiveView):
             self.status,
             self.chips,
             self.tiles,
+            self.quotas.pane,
             pn.pane.Bokeh(self.timeline.figure, sizing_mode="stretch_width"),
             pn.pane.Bokeh(self.latency.figure, sizing_mode="stretch_width"),
             self.by_channel,
@@ -91,6 +95,7 @@ class Overview(LiveView):
         data = self.data
         tiles = data.derived(snap, "overview-tiles", lambda: tiles_markup(snap, data))
         set_if_changed(self.tiles, tiles)
+        self.quotas.refresh_slow(snap)
         latency = data.derived(snap, "latency", lambda: latency_columns(snap.latency_series))
         self.latency.update(latency, math.floor(snap.now))
         limit = self.latency_max_ms

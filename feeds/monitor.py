@@ -6,6 +6,10 @@ feeds never imports metrics; the composition root (`monitor`, app.py, notebooks)
 
 With no channels configured and the bundled sandbox in use, the channels come from the sandbox
 (`SandboxChild.watch`): the demo knows its own topics, the monitor does not hard-code them.
+
+Watching the bundled sandbox, the monitor also reads the tenant's usage (`feeds.usage`: what the
+server counts against the plan's quotas) every 2 s and hands each reading to the sinks that have
+`record_usage(usage)`; a hosted project has no such endpoint, so nothing is polled there.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .recording import Recorder
 from .sandbox_child import SandboxChild, start_sandbox_child
 from .settings import ChannelConfig, FeedConfig, feed_channels
 from .supervisor import Supervisor
+from .usage import TenantUsage, UsagePoller
 
 log = logging.getLogger("feeds.monitor")
 
@@ -59,10 +64,18 @@ class Monitor:
 
     `channels` is what is watched: the config's channels, or after `start()` the sandbox's when
     the config lists none. The config itself is never changed.
+
+    `poll_usage`: read the tenant's usage from `/sandbox/v1/stats`. None (the default) does so
+    only for the sandbox it started itself; True also for a sandbox started elsewhere and given
+    as the config's url (the tests start theirs with their own flags).
     """
 
     def __init__(
-        self, config: FeedConfig, sinks: list[Any], sandbox_log: str | Path | None = None
+        self,
+        config: FeedConfig,
+        sinks: list[Any],
+        sandbox_log: str | Path | None = None,
+        poll_usage: bool | None = None,
     ) -> None:
         self.config = config
         self.sinks = list(sinks)
@@ -72,6 +85,8 @@ class Monitor:
         self.url = config.connection.url
         self.key = config.connection.key
         self.channels: list[ChannelConfig] = list(config.channels)
+        self.poll_usage = poll_usage
+        self.usage: UsagePoller | None = None
 
     @property
     def target(self) -> str:
@@ -119,8 +134,14 @@ class Monitor:
             on_subscription=self._subscription,
         )
         self.supervisor.start()
+        poll = self.sandbox is not None if self.poll_usage is None else self.poll_usage
+        if poll:
+            self.usage = UsagePoller(self.url, self.key, self._usage)
+            self.usage.start()
 
     async def stop(self) -> None:
+        if self.usage is not None:
+            await self.usage.stop()
         if self.supervisor is not None:
             await self.supervisor.stop()
         if self.sandbox is not None:
@@ -137,3 +158,9 @@ class Monitor:
     def _subscription(self, change: SubscriptionChange) -> None:
         for sink in self.sinks:
             sink.record_subscription(change)
+
+    def _usage(self, usage: TenantUsage) -> None:
+        for sink in self.sinks:
+            record = getattr(sink, "record_usage", None)  # sinks without it do not want it
+            if record is not None:
+                record(usage)

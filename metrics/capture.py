@@ -21,6 +21,7 @@ import numpy as np
 
 from feeds.events import Event, StatusChange
 from metrics.buckets import LatencyRows, MessageRows
+from metrics.quota import QuotaInputs
 from metrics.replica import SlotRow
 from metrics.roster import PresenceChange
 from metrics.stats import effective_window
@@ -87,6 +88,7 @@ class Capture:
     roster_counts: dict[str, int]
     roster_stats: dict[str, int]
     presence_log: tuple[PresenceChange, ...]
+    quota: QuotaInputs = QuotaInputs()  # the tenant's usage, the monitor's joins (Store adds)
 
 
 def capture(buf: Buffers, conn: ConnectionLog, now: float, window: float) -> Capture:

@@ -1,4 +1,5 @@
-"""The config sections metrics owns: alert thresholds, buffer sizes, the live-slot replica.
+"""The config sections metrics owns: alert thresholds, buffer sizes, the live-slot replica,
+the plan's quotas.
 
 They are plain models the store and the alert rules read; `monitor.config` stacks them into the
 watch config with the other layers' sections, and `monitor.config.store_params` turns [buffers] and
@@ -7,6 +8,8 @@ and numbers) comes from `feeds.settings.Section`.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -52,3 +55,49 @@ with schema_field():
         counters: list[str] = Field(
             default_factory=lambda: ["presence_opt_in", "presence_visible", "presence_online"]
         )
+
+
+QUOTA_NAMES = (
+    "messages_per_s",
+    "joins_per_s",
+    "connections",
+    "presence_messages_per_s",
+    "broadcast_payload_kb",
+    "postgres_payload_kb",
+    "channels_per_connection",
+)
+# Supabase Realtime's limits per plan, in QUOTA_NAMES' order (reference §9.1; the docs' page
+# supabase.com/docs/guides/realtime/limits). Payload sizes in KB. Enterprise is a floor
+# ("2,500+"): a contract's own numbers go in the overrides of [quota].
+PLAN_QUOTAS: dict[str, tuple[float, ...]] = {
+    # messages/s, joins/s, connections, presence messages/s, broadcast KB, postgres KB, channels
+    "free": (100, 100, 200, 20, 256, 1024, 100),
+    "pro": (500, 500, 500, 50, 3000, 1024, 100),
+    "pro_no_cap": (2500, 2500, 10_000, 1000, 3000, 1024, 100),
+    "team": (2500, 2500, 10_000, 1000, 3000, 1024, 100),
+    "enterprise": (2500, 2500, 10_000, 1000, 3000, 1024, 100),
+}
+
+
+class QuotaConfig(Section):
+    """The plan the project is on, and when to alert before its limits.
+
+    Each override replaces one of the plan's numbers (0 = the plan's own); `alert_pct` is the
+    share of a limit at which the quota checks alert, so there is time to act before the server
+    starts refusing and closing channels (reference §13.3).
+    """
+
+    plan: Literal["free", "pro", "pro_no_cap", "team", "enterprise"] = "free"
+    messages_per_s: NonNegFloat = 0.0
+    joins_per_s: NonNegFloat = 0.0
+    connections: NonNegInt = 0
+    presence_messages_per_s: NonNegFloat = 0.0
+    broadcast_payload_kb: NonNegFloat = 0.0
+    postgres_payload_kb: NonNegFloat = 0.0
+    channels_per_connection: NonNegInt = 0
+    alert_pct: float = Field(80.0, gt=0, le=100)
+
+    def limits(self) -> dict[str, float]:
+        """Every quota's limit: the plan's number unless overridden."""
+        plan = dict(zip(QUOTA_NAMES, PLAN_QUOTAS[self.plan], strict=True))
+        return {name: float(getattr(self, name) or plan[name]) for name in QUOTA_NAMES}

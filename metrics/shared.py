@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import param
 
 from metrics.alerts import Check, evaluate
+from metrics.quota import Gauge, gauges
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse, Store
 
@@ -32,6 +33,7 @@ T = TypeVar("T")
 class SharedSnapshots(param.Parameterized):
     store = param.ClassSelector(class_=Store, doc="The process's metrics store.")
     alerts = param.Parameter(None, doc="The [alerts] thresholds (metrics.settings.AlertsConfig).")
+    quota = param.Parameter(None, doc="The [quota] plan (metrics.settings.QuotaConfig).")
     target = param.String("starting…", doc="Where the feed points, for headers (never a key).")
     channels = param.List([], item_type=str, doc="Topics the feed joins, in config order.")
     error = param.String(None, allow_None=True, doc="Why the feed could not start, if it failed.")
@@ -92,3 +94,9 @@ class SharedSnapshots(param.Parameterized):
         return self.derived(
             snap, "checks", lambda: {c.name: c for c in evaluate(snap, self.alerts)}
         )
+
+    def quota_gauges(self, snap: Snapshot) -> list[Gauge]:
+        """The plan's quota gauges on `snap` (once per snapshot); none without a [quota]."""
+        if self.quota is None:
+            return []
+        return self.derived(snap, "quota-gauges", lambda: gauges(snap, self.quota))

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from feeds.events import Event
+from feeds.usage import TenantUsage
 from metrics import frames, latency
 from metrics.capture import Capture, ReplicaLayout
 from metrics.latency import LatencyStats
@@ -159,6 +160,19 @@ class Snapshot:
     def event(self, seq: int) -> Event | None:
         i = seq - self.first_seq
         return self.cap.ring[i] if 0 <= i < len(self.cap.ring) else None
+
+    # ---- quotas --------------------------------------------------------------------------------
+
+    @property
+    def tenant_usage(self) -> TenantUsage | None:
+        """The tenant's latest usage reading as the server counts it (only the bundled sandbox
+        says it), however old: `metrics.quota` decides whether it is recent enough."""
+        return self.cap.quota.usage
+
+    @property
+    def join_times(self) -> tuple[float, ...]:
+        """When the monitor sent its recent joins (epoch seconds, oldest first, bounded)."""
+        return self.cap.quota.joins
 
     # ---- rates and latency over the window ---------------------------------------------------
 

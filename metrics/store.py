@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import param
 
-from feeds.events import Event, StatusChange, SubscriptionChange
+from feeds.events import JOINING, Event, StatusChange, SubscriptionChange
+from feeds.usage import TenantUsage
 from metrics.buffers import Buffers
 from metrics.capture import capture
 from metrics.connection import ConnectionLog
+from metrics.quota import JOINS_KEPT, QuotaInputs
 from metrics.replica import DEFAULT_COUNTERS, DEFAULT_EXTRAS, LiveSlotReplica
 from metrics.roster import PresenceRoster
 from metrics.snapshot import Snapshot
@@ -123,6 +126,8 @@ class Store(param.Parameterized):
         )
         self._conn = ConnectionLog(self.log_size)
         self._conn_changes = 0
+        self._usage: TenantUsage | None = None  # the tenant's latest usage reading
+        self._joins: deque[float] = deque(maxlen=JOINS_KEPT)  # when the monitor joined
 
     def reset(self) -> None:
         """Forget everything recorded (configuration is kept)."""
@@ -153,7 +158,14 @@ class Store(param.Parameterized):
     def record_subscription(self, change: SubscriptionChange) -> None:
         with self._lock:
             self._conn.record_subscription(change)
+            if change.state == JOINING:
+                self._joins.append(change.at)
             self._conn_changes += 1
+
+    def record_usage(self, usage: TenantUsage) -> None:
+        """The tenant's latest usage reading (`feeds.usage`); only the latest is kept."""
+        with self._lock:
+            self._usage = usage
 
     def pulse(self) -> Pulse:
         """What changed, in O(1) and without the lock: views poll this every ~100 ms and do
@@ -181,4 +193,5 @@ class Store(param.Parameterized):
         window = float(self.window_s if window_s is None else window_s)
         with self._lock:
             cap = capture(self._buf, self._conn, now, window)
-        return Snapshot(cap)
+            quota = QuotaInputs(self._usage, tuple(self._joins))
+        return Snapshot(replace(cap, quota=quota))

@@ -1,8 +1,8 @@
 """The watch config: every layer's sections in one file, loaded and checked once at start.
 
 `WatchConfig` stacks the sections each layer owns (feeds: connection, sandbox, channels, probes;
-metrics: alerts, buffers, live_slots; dashboards: dashboard) so that each layer reads only its own
-and the layering stays one-way. `watch.example.toml` documents every key.
+metrics: alerts, buffers, live_slots, quota; dashboards: dashboard) so that each layer reads only
+its own and the layering stays one-way. `watch.example.toml` documents every key.
 
 Loading is a file concern, so it lives here and not on the models: the lookup
 ($REALTIME_MONITOR_CONFIG, ./watch.toml, defaults), `${VAR}` references, and the fallbacks to
@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from dashboards.settings import DashboardConfig
 from feeds.settings import FeedConfig, Problems
-from metrics.settings import AlertsConfig, BuffersConfig, LiveSlotsConfig
+from metrics.settings import AlertsConfig, BuffersConfig, LiveSlotsConfig, QuotaConfig
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NOT_IN_FILE = frozenset({"source"})  # fields the loader fills, never read from a file
@@ -52,6 +52,7 @@ class WatchConfig(FeedConfig):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     buffers: BuffersConfig = Field(default_factory=BuffersConfig)
     live_slots: LiveSlotsConfig = Field(default_factory=LiveSlotsConfig)
+    quota: QuotaConfig = Field(default_factory=QuotaConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     source: str = "defaults"  # the file it came from, for messages and the report
 

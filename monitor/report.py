@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from metrics import quota
 from metrics.alerts import breaches, evaluate
 from metrics.snapshot import Snapshot
 from monitor.config import WatchConfig
@@ -27,6 +28,8 @@ def report(
     """The report's body and whether no alert fired: the check's exit code comes from the same
     rules (`config.alerts`) that colour the dashboard's tiles."""
     checks = evaluate(snap, config.alerts)
+    gauges = quota.gauges(snap, config.quota)  # the plan's limits: alert before the server acts
+    checks += quota.quota_checks(gauges)
     ok = not breaches(checks)
     body = {
         "target": target,
@@ -34,6 +37,7 @@ def report(
         "duration_s": round(seconds, 2),
         "ok": ok,
         "alerts": [c.to_dict() for c in checks],
+        "quota": [g.to_dict() for g in gauges],
         "summary": summary(snap),
     }
     return body, ok

@@ -36,6 +36,7 @@ class Runtime:
         self.shared = SharedSnapshots(
             store=self.store,
             alerts=config.alerts,
+            quota=config.quota,
             channels=[c.topic for c in config.channels],
         )
         self._task: asyncio.Task[None] | None = None

@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     serve.add_argument("--rate", type=float, default=1.0, help="demo traffic multiplier")
     serve.add_argument("--seed", type=int, default=7, help="demo random seed")
-    limits.add_arguments(serve)  # --plan and one --max-... flag per limit
+    limits.add_arguments(serve)  # --plan, one --max-... flag per limit, --rate-tick-ms
     lifecycle.add_arguments(serve)  # error backoffs, idle timeout
     serve.add_argument(
         "--parent-pid",
@@ -71,6 +71,7 @@ async def serve(args: argparse.Namespace) -> int:
         db_url=args.db_url,
         jwt_secret=args.jwt_secret,
         limits=limits.from_args(args),
+        rate_tick_s=limits.tick_from_args(args),
         timing=lifecycle.timing_from_args(args),
         changes=args.changes,
         demo=args.demo,

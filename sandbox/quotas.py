@@ -5,6 +5,9 @@ rate_counter.ex, with the arguments of lib/realtime/tenants.ex): events are adde
 every 5 s tick closes a bucket, the average is events per second over the last 12 buckets (60 s,
 fewer while the counter is young), and the limit is "triggered" at a tick whose average reaches
 it, until a later tick's average falls below it. A counter idle for 5 minutes starts afresh.
+`serve --rate-tick-ms N` runs every counter on an N ms tick instead (still 12 buckets), so a test
+sees a limit trip within a second rather than after 5-10 s; `/sandbox/v1/stats` says which
+(`rate_counter`).
 
 What each limit does when tripped (reference §13.3; realtime_channel.ex, message_dispatcher.ex,
 broadcast_handler.ex, presence_handler.ex, batch_broadcast.ex, single_broadcast.ex,
@@ -127,12 +130,23 @@ class RateCounter:
 class Quotas:
     """One project's counters and the checks the server makes against them."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+        tick_s: float = TICK_S,
+    ) -> None:
+        """`tick_s`: the counters' tick (Supabase's 5 s; `--rate-tick-ms` makes it shorter so
+        tests see a limit trip in a fraction of the time). The average still spans `BUCKETS`
+        ticks, so every rule keeps its shape, only faster."""
         self.limits = limits
-        self.events = RateCounter(limits.max_events_per_second, clock=clock)
-        self.db_events = RateCounter(limits.max_events_per_second, clock=clock)
-        self.joins = RateCounter(limits.max_joins_per_second, clock=clock)
-        self.presence = RateCounter(limits.max_presence_events_per_second, clock=clock)
+        self.tick_s = tick_s
+        self.events = RateCounter(limits.max_events_per_second, tick_s=tick_s, clock=clock)
+        self.db_events = RateCounter(limits.max_events_per_second, tick_s=tick_s, clock=clock)
+        self.joins = RateCounter(limits.max_joins_per_second, tick_s=tick_s, clock=clock)
+        self.presence = RateCounter(
+            limits.max_presence_events_per_second, tick_s=tick_s, clock=clock
+        )
         self.users: set[int] = set()  # ids of sockets that joined a channel (UsersCounter)
         self.refusals: Counter[str] = Counter({name: 0 for name in REFUSALS})
         self.clock = clock
@@ -243,4 +257,6 @@ class Quotas:
                 "presence_events_per_second": round(self.presence.state()[0], 2),
                 "concurrent_users": len(self.users),
             },
+            # the counters' clock: the rates above are averages over `buckets` ticks
+            "rate_counter": {"tick_s": self.tick_s, "buckets": BUCKETS},
         }

@@ -26,6 +26,7 @@ from .endpoints import MAX_FRAME, RealtimeEndpoints
 from .lifecycle import Lifecycle, Timing
 from .limits import Limits
 from .middleware import Policies
+from .quotas import TICK_S
 from .replication import ReplicationStream
 from .scenarios.base import Project
 from .scenarios.runner import DemoRunner
@@ -43,6 +44,7 @@ class SandboxConfig:
     db_url: str | None = None
     jwt_secret: str | None = None
     limits: Limits = field(default_factory=Limits)  # see `limits` for the plans and flags
+    rate_tick_s: float = TICK_S  # the tenant's rate counters' tick (`--rate-tick-ms`)
     timing: Timing = field(default_factory=Timing)  # error backoffs and the idle timeout
     changes: str = "poll"  # postgres_changes polled like Supabase's, or "stream"ed at once
     demo: bool = False
@@ -76,7 +78,7 @@ class Sandbox:
         )
         pool = await self._start_database()
         self.services = services = Services.build(
-            pool, keys.secret, self.config.limits, self.lifecycle
+            pool, keys.secret, self.config.limits, self.lifecycle, self.config.rate_tick_s
         )
         feed = ChangeFeed(services.hub, pool, self.config.changes)
         await self._start_replication(feed)

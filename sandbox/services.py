@@ -20,7 +20,7 @@ from .connection import SocketDeps
 from .hub import Hub
 from .lifecycle import Lifecycle
 from .limits import Limits
-from .quotas import Quotas
+from .quotas import TICK_S, Quotas
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,15 @@ class Services:
 
     @classmethod
     def build(
-        cls, pool: asyncpg.Pool, secret: str, limits: Limits, lifecycle: Lifecycle
+        cls,
+        pool: asyncpg.Pool,
+        secret: str,
+        limits: Limits,
+        lifecycle: Lifecycle,
+        rate_tick_s: float = TICK_S,
     ) -> Services:
         hub = Hub()
-        hub.quotas = Quotas(limits)
+        hub.quotas = Quotas(limits, tick_s=rate_tick_s)
         return cls(
             hub=hub,
             pool=pool,
