@@ -13,6 +13,16 @@ attempts (reference §8), so reconnecting is the Supervisor's job, forever.
 It also keeps the joins in flight (sent, not yet answered): Supabase answers a refused join only
 after 5 s and reads nothing else on that socket meanwhile (reference §13.1.6), so while a join is
 in flight a quiet socket is a stalled one, not a dead one.
+
+Control frames (a refused join, `system`, `phx_error`, `phx_close`) are shown to `on_control`
+before the channel handles them, with the topic of the join a reply answers; it returns whether
+the channel may handle the frame. The Supervisor keeps a rejected postgres_changes binding from
+the channel: realtime-py would otherwise take it for a channel error and rejoin forever, while the
+server keeps the channel joined for its broadcasts and presence (reference §2.5).
+
+Each watched channel can join with its own token (`channel(..., token=...)`): the user's token
+for the watched channels, the project key for the monitor's probe, so a user's expired token
+leaves the probe, and the socket's health, alone.
 """
 
 from __future__ import annotations
@@ -25,7 +35,8 @@ from typing import Any
 import orjson
 import websockets
 from pydantic import ValidationError
-from realtime import AsyncRealtimeClient
+from realtime import AsyncRealtimeChannel, AsyncRealtimeClient
+from realtime._async.timer import AsyncTimer
 from realtime.exceptions import NotConnectedError
 from realtime.message import Message, ServerMessageAdapter
 
@@ -39,7 +50,13 @@ JOIN_STALL_S = 30.0
 
 FrameTap = Callable[[dict[str, Any], int, float], None]
 MalformedTap = Callable[[Any, str], None]
-DropTap = Callable[[str], None]
+DropTap = Callable[[str, "int | None"], None]
+ControlTap = Callable[[dict[str, Any], "str | None"], bool]
+CONTROL_EVENTS = frozenset({"phx_reply", "phx_error", "phx_close", "system"})
+
+
+def _deliver(frame: dict[str, Any], join_topic: str | None) -> bool:
+    return True
 
 
 class MonitoredClient(AsyncRealtimeClient):
@@ -51,6 +68,7 @@ class MonitoredClient(AsyncRealtimeClient):
         on_frame: FrameTap,
         on_malformed: MalformedTap,
         on_drop: DropTap,
+        on_control: ControlTap = _deliver,
         timeout: int = 10,
         hb_interval: int = 15,
     ) -> None:
@@ -65,18 +83,36 @@ class MonitoredClient(AsyncRealtimeClient):
         self._on_frame = on_frame
         self._on_malformed = on_malformed
         self._on_drop = on_drop
-        self._joins_in_flight: dict[str, float] = {}  # join ref -> when it was sent (monotonic)
+        self._on_control = on_control
+        # join ref -> (when it was sent (monotonic), its topic)
+        self._joins_in_flight: dict[str, tuple[float, str]] = {}
+
+    def channel(
+        self, topic: str, params: Any = None, *, token: str | None = None
+    ) -> AsyncRealtimeChannel:
+        """A channel that joins with `token` (None: the client's), rejoins included."""
+        chan = super().channel(topic, params)
+        if token is not None:
+            prepare = chan._prepare_join
+
+            def prepare_with_token(callback: Any) -> None:
+                prepare(callback)
+                chan.join_push.update_payload({"access_token": token})
+
+            chan._prepare_join = prepare_with_token  # type: ignore[method-assign]
+        return chan
 
     async def send(self, message: Message | dict[str, Any]) -> None:
         msg = message if isinstance(message, Message) else Message(**message)
         if msg.event == "phx_join" and msg.ref:
-            self._joins_in_flight[msg.ref] = time.monotonic()
+            topic = msg.topic[9:] if msg.topic.startswith("realtime:") else msg.topic
+            self._joins_in_flight[msg.ref] = (time.monotonic(), topic)
         await super().send(msg)
 
     def joining(self, within_s: float = JOIN_STALL_S) -> bool:
         """Whether a join sent less than `within_s` ago is still unanswered."""
         now = time.monotonic()
-        for ref, sent in list(self._joins_in_flight.items()):
+        for ref, (sent, _) in list(self._joins_in_flight.items()):
             if now - sent > within_s:
                 del self._joins_in_flight[ref]
         return bool(self._joins_in_flight)
@@ -100,22 +136,28 @@ class MonitoredClient(AsyncRealtimeClient):
                 if frame.get("event") in DATA_EVENTS:
                     self._on_frame(frame, len(raw), received)
                     continue
-                if frame.get("event") == "system":
+                event = frame.get("event")
+                if event == "system":
                     self._on_frame(frame, len(raw), received)
+                join_topic = None
+                if event == "phx_reply":
+                    join = self._joins_in_flight.pop(str(frame.get("ref")), None)
+                    join_topic = join[1] if join else None
+                if event in CONTROL_EVENTS and not self._on_control(frame, join_topic):
+                    continue
                 try:
                     message = ServerMessageAdapter.validate_python(frame)
                 except ValidationError as exc:
-                    if frame.get("event") == "system":
+                    if event == "system":
                         continue  # e.g. "Server requested disconnect": no `channel`, ours anyway
                     self._on_malformed(raw, f"not a Realtime message: {exc.errors()[0]['msg']}")
                     continue
-                if frame.get("event") == "phx_reply":
-                    self._joins_in_flight.pop(str(frame.get("ref")), None)
                 if channel := self.channels.get(message.topic):
                     channel._handle_message(message)
         except websockets.exceptions.ConnectionClosedError as exc:
             error = exc
-            reason = f"connection lost (code {exc.rcvd.code if exc.rcvd else 1006})"
+            code: int | None = exc.rcvd.code if exc.rcvd else 1006
+            reason = f"connection lost (code {code})"
             if exc.rcvd and exc.rcvd.reason:
                 reason += f": {exc.rcvd.reason}"
         else:
@@ -128,7 +170,7 @@ class MonitoredClient(AsyncRealtimeClient):
                 reason += f": {ws.close_reason}"
         self._ws_connection = None
         self._set_channels_errored(error)
-        self._on_drop(reason)
+        self._on_drop(reason, code)
 
     def forget_channels(self) -> None:
         """Stop the old session's channels from scheduling rejoins of their own."""
@@ -136,3 +178,19 @@ class MonitoredClient(AsyncRealtimeClient):
             channel.rejoin_timer.reset()
             channel._release_subscribe_waiter()
         self.channels.clear()
+
+
+class PlannedRejoin(AsyncTimer):
+    """realtime-py's rejoin timer, asking the Supervisor how long to wait, or whether to rejoin
+    at all: `planner(tries)` gives the delay, or None to stop rejoining (the timer resets)."""
+
+    def __init__(self, callback: Callable[[], Any], planner: Callable[[int], float | None]):
+        super().__init__(callback, lambda _tries: 0.0)
+        self.planner = planner
+
+    def schedule_timeout(self, delay: float | None = None) -> None:
+        planned = self.planner(self.tries + 1)
+        if planned is None:
+            self.reset()
+            return
+        super().schedule_timeout(planned)

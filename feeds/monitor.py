@@ -1,7 +1,8 @@
 """One process's ingest: the feed config, the sandbox if needed, the Supervisor, and its sinks.
 
 Everything the Supervisor observes goes to every sink (a metrics store, a recorder, a test's
-list): anything with `ingest(event)`, `record_status(change)` and `record_subscription(change)`.
+list): anything with `ingest(event)`, `record_status(change)` and `record_subscription(change)`,
+and `record_problem(problem)` if it wants the problems (feeds.problems).
 feeds never imports metrics; the composition root (`monitor`, app.py, notebooks) brings the store.
 
 With no channels configured and the bundled sandbox in use, the channels come from the sandbox
@@ -22,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .events import Event, StatusChange, SubscriptionChange
+from .problems import Problem
 from .recording import Recorder
 from .sandbox_child import SandboxChild, start_sandbox_child
 from .settings import ChannelConfig, FeedConfig, feed_channels
@@ -45,6 +47,9 @@ class RecorderSink:
 
     def record_subscription(self, change: SubscriptionChange) -> None:
         self.recorder.subscription(change)
+
+    def record_problem(self, problem: Problem) -> None:
+        self.recorder.problem(problem)
 
 
 def sandbox_channels(sandbox: SandboxChild) -> list[ChannelConfig]:
@@ -132,6 +137,7 @@ class Monitor:
             on_event=self._event,
             on_status=self._status,
             on_subscription=self._subscription,
+            on_problem=self._problem,
         )
         self.supervisor.start()
         poll = self.sandbox is not None if self.poll_usage is None else self.poll_usage
@@ -164,3 +170,9 @@ class Monitor:
             record = getattr(sink, "record_usage", None)  # sinks without it do not want it
             if record is not None:
                 record(usage)
+
+    def _problem(self, problem: Problem) -> None:
+        for sink in self.sinks:
+            record = getattr(sink, "record_problem", None)
+            if record is not None:
+                record(problem)

@@ -1,12 +1,13 @@
 """Record the event stream to JSONL or Parquet, and replay it into a store at 1x or faster.
 
 A recording holds everything a store is fed: Events, and the status and subscription changes
-(as rows of kind `_status` / `_subscription`), so a replay reproduces uptime, outages and
-subscribe states as well as traffic. The format follows the file name: `.jsonl` (one JSON
-object per line, easy to grep) or `.parquet` (columnar, payload kept as JSON text because
-payloads have no fixed schema); `.json` is read too, as Realtime frames captured off the wire
-(`ops/fixtures/`), so a seed's fixtures replay like a recording. Writing is buffered and flushed
-every `flush_every` rows, so a recorder's memory is bounded however long it runs.
+and the problems (as rows of kind `_status` / `_subscription` / `_problem`), so a replay
+reproduces uptime, outages, subscribe states and incidents as well as traffic. The format follows
+the file name: `.jsonl` (one JSON object per line, easy to grep) or `.parquet` (columnar,
+payload kept as JSON text because payloads have no fixed schema); `.json` is read too, as
+Realtime frames captured off the wire (`ops/fixtures/`), so a seed's fixtures replay like a
+recording. Writing is buffered and flushed every `flush_every` rows, so a recorder's memory is
+bounded however long it runs.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from typing import Any, Protocol
 import orjson
 
 from .events import Event, StatusChange, SubscriptionChange, normalise
+from .problems import Problem
 
 STATUS_KIND = "_status"
 SUBSCRIPTION_KIND = "_subscription"
+PROBLEM_KIND = "_problem"
 COLUMNS = [
     "received_at",
     "channel",
@@ -36,13 +39,14 @@ COLUMNS = [
     "payload",
 ]
 
-Record = Event | StatusChange | SubscriptionChange
+Record = Event | StatusChange | SubscriptionChange | Problem
 
 
 class Sink(Protocol):
     def ingest(self, event: Event) -> None: ...
     def record_status(self, change: StatusChange) -> None: ...
     def record_subscription(self, change: SubscriptionChange) -> None: ...
+    def record_problem(self, problem: Problem) -> None: ...
 
 
 def _row(rec: Record) -> dict[str, Any]:
@@ -60,6 +64,19 @@ def _row(rec: Record) -> dict[str, Any]:
             "latency_ms": None,
             "size": 0,
             "payload": {"reason": rec.reason},
+        }
+    if isinstance(rec, Problem):
+        return {
+            "received_at": rec.at,
+            "channel": rec.channel,
+            "kind": PROBLEM_KIND,
+            "event": rec.cls,
+            "schema": None,
+            "table": None,
+            "commit_ts": None,
+            "latency_ms": None,
+            "size": 0,
+            "payload": {"message": rec.message, "action": rec.action, "detail": rec.detail},
         }
     return {
         "received_at": rec.at,
@@ -83,6 +100,15 @@ def _record(row: dict[str, Any]) -> Record:
     if kind == SUBSCRIPTION_KIND:
         return SubscriptionChange(
             float(row["received_at"]), row["channel"], row["event"], payload.get("error")
+        )
+    if kind == PROBLEM_KIND:
+        return Problem(
+            float(row["received_at"]),
+            row["channel"],
+            row["event"],
+            str(payload.get("message") or ""),
+            str(payload.get("action") or ""),
+            payload.get("detail") or {},
         )
     return Event.from_dict(row)
 
@@ -109,6 +135,9 @@ class Recorder:
 
     def subscription(self, change: SubscriptionChange) -> None:
         self._add(_row(change))
+
+    def problem(self, problem: Problem) -> None:
+        self._add(_row(problem))
 
     def _add(self, row: dict[str, Any]) -> None:
         self._buffer.append(row)
@@ -247,6 +276,10 @@ def _feed(sink: Sink, rec: Record) -> None:
         sink.ingest(rec)
     elif isinstance(rec, StatusChange):
         sink.record_status(rec)
+    elif isinstance(rec, Problem):
+        record = getattr(sink, "record_problem", None)  # a sink may not care for problems
+        if record is not None:
+            record(rec)
     else:
         sink.record_subscription(rec)
 
@@ -263,6 +296,8 @@ def _shifted(rec: Record, offset: float, t0: float, speed: float) -> Record:
         return out
     if isinstance(rec, StatusChange):
         return StatusChange(at(rec.at), rec.status, rec.reason)
+    if isinstance(rec, Problem):
+        return Problem(at(rec.at), rec.channel, rec.cls, rec.message, rec.action, rec.detail)
     return SubscriptionChange(at(rec.at), rec.channel, rec.state, rec.error)
 
 

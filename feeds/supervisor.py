@@ -8,16 +8,25 @@ a server that comes back is rejoined within about 1.5 s however long the outage 
 clean client per session sidesteps realtime-py's own reconnect path, which gives up after five
 attempts and can lose postgres_changes bindings (reference §8, realtime-py #213).
 
-Everything observed leaves through three callbacks: `on_event(Event)`,
-`on_status(StatusChange)` and `on_subscription(SubscriptionChange)`. The Supervisor holds no
-metrics itself.
+Everything observed leaves through four callbacks: `on_event(Event)`,
+`on_status(StatusChange)`, `on_subscription(SubscriptionChange)` and `on_problem(Problem)`. The
+Supervisor holds no metrics itself.
+
+Every close, refusal and error becomes a `Problem` with the server's words, a class
+(`feeds.problems`) and what the Supervisor does about it. It decides the channels' rejoins itself
+(`PlannedRejoin` replaces realtime-py's timer): after realtime-py's delays for what passes, slowly
+for quotas, never again for what only a config change fixes (a rejected filter, a bad or expired
+token without a refresh method), and it rejoins a channel the server closed (realtime-py drops
+those for good).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import math
 import random
 import time
 import uuid
@@ -28,8 +37,10 @@ import orjson
 from realtime import RealtimeSubscribeStates
 
 from . import events as ev
-from .client import MonitoredClient
+from . import problems as pb
+from .client import MonitoredClient, PlannedRejoin
 from .events import Event, StatusChange, SubscriptionChange
+from .problems import Problem
 from .settings import ChannelConfig, FeedConfig
 
 log = logging.getLogger("feeds.supervisor")
@@ -37,6 +48,11 @@ log = logging.getLogger("feeds.supervisor")
 EventSink = Callable[[Event], None]
 StatusSink = Callable[[StatusChange], None]
 SubscriptionSink = Callable[[SubscriptionChange], None]
+ProblemSink = Callable[[Problem], None]
+# Reconnecting after a refused upgrade for a quota or a token waits at least this long: the
+# server answers each attempt after 2 s anyway, and hammering it only spends the quota.
+SLOW_RECONNECT_S = 10.0
+JOIN_LIMIT_CLOSE_S = 10.0  # a close this soon after a join-rate refusal is that refusal's
 
 
 def _noop(*_: Any) -> None:
@@ -54,6 +70,7 @@ class Supervisor:
         on_event: EventSink = _noop,
         on_status: StatusSink = _noop,
         on_subscription: SubscriptionSink = _noop,
+        on_problem: ProblemSink = _noop,
     ) -> None:
         self.config = config
         self.url = url or config.connection.url
@@ -62,6 +79,18 @@ class Supervisor:
         self.on_event = on_event
         self.on_status = on_status
         self.on_subscription = on_subscription
+        self.on_problem = on_problem
+        self.token = config.connection.access_token or None  # the watched channels' token
+        self.role = token_role(self.token or self.key)
+        self.plans = dict(pb.PLANS)  # what to do per class of channel problem (data, not code)
+        self.given_up: dict[str, Problem] = {}  # topic -> the problem it was given up for
+        self._last_problem: dict[str, Problem] = {}  # topic -> its latest, until subscribed
+        self._closed_tries: dict[str, int] = {}
+        self._join_limited_at = -math.inf
+        self._configs = {c.topic: c for c in config.channels}
+        self._drop_code: int | None = None
+        self.token_keeper: Any = None  # feeds.tokens.TokenKeeper when [auth] refresh is set
+        self._tasks: list[asyncio.Task[Any]] = []
         self.status = ev.DISCONNECTED
         self.reason: str | None = None
         self.sessions = 0
@@ -112,18 +141,28 @@ class Supervisor:
                 refused = "401" in reason or "403" in reason
                 self._set_status(ev.ERROR if refused else ev.RECONNECTING, reason)
                 await self._close_client()
-                await asyncio.sleep(self._backoff(attempt))
+                cls = pb.classify(reason)
+                cls = pb.NETWORK if cls == pb.UNKNOWN else cls
+                delay = self._backoff(attempt)
+                if cls.startswith(("quota.", "auth.")):
+                    delay = max(delay, SLOW_RECONNECT_S)
+                self._problem(pb.SOCKET, cls, reason, f"reconnect in {delay:.1f} s")
+                await asyncio.sleep(delay)
                 attempt += 1
                 continue
             attempt = 0
             await self._dropped.wait()
-            reason = self._drop_reason
+            reason, code = self._drop_reason, self._drop_code
             await self._close_client()
             if self._stopping:
                 break
             log.warning("realtime connection dropped: %s", reason)
             self._set_status(ev.RECONNECTING, reason)
-            await asyncio.sleep(self._backoff(0))
+            limited = time.monotonic() - self._join_limited_at < JOIN_LIMIT_CLOSE_S
+            cls = pb.classify_close(code, reason, join_limited=limited)
+            delay = self._backoff(0)
+            self._problem(pb.SOCKET, cls, reason, f"reconnect in {delay:.1f} s")
+            await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
         c = self.config.connection
@@ -134,6 +173,7 @@ class Supervisor:
         cfg = self.config.connection
         self._dropped = asyncio.Event()
         self._drop_reason = ""
+        self._drop_code = None
         self._probe_sent.clear()  # probes lost with the last socket are the outage, not timeouts
         self._db_sent.clear()
         self._probe_missed = 0
@@ -143,19 +183,21 @@ class Supervisor:
             on_frame=self._on_frame,
             on_malformed=self._on_malformed,
             on_drop=self._on_drop,
+            on_control=self._on_control,
             timeout=int(max(1, cfg.timeout_s)),
             hb_interval=cfg.heartbeat_s,
         )
         self.client = client
         await asyncio.wait_for(client.connect(), cfg.timeout_s)
-        if cfg.access_token:
-            await client.set_auth(cfg.access_token)
         self.sessions += 1
         self._set_status(ev.CONNECTED, None)
-        joins = [self._join(client, ch) for ch in self.config.channels]
-        joins.append(self._join_probe(client))
+        self._tasks = []
+        watched = [ch for ch in self.config.channels if ch.topic not in self.given_up]
+        # the probe joins first: if the server caps the channels, a watched one is refused and
+        # named, rather than the probe, whose silence would read as a dead socket
+        joins = [self._join_probe(client), *(self._join(client, ch) for ch in watched)]
         await asyncio.gather(*joins)
-        self._tasks = [asyncio.create_task(self._broadcast_probe(client), name="probe-rtt")]
+        self._tasks.append(asyncio.create_task(self._broadcast_probe(client), name="probe-rtt"))
         if self.config.probes.database.enabled and self.db_url:
             self._tasks.append(asyncio.create_task(self._db_probe(), name="probe-db"))
 
@@ -176,8 +218,29 @@ class Supervisor:
         def record(state: RealtimeSubscribeStates, error: Exception | None) -> None:
             msg = None if error is None else describe(error)
             self.on_subscription(SubscriptionChange(time.time(), topic, str(state.value), msg))
+            if state == RealtimeSubscribeStates.SUBSCRIBED:
+                self._last_problem.pop(topic, None)
+                self._closed_tries.pop(topic, None)
+            elif state == RealtimeSubscribeStates.TIMED_OUT:
+                self._join_timed_out(topic)
+            elif msg and "mismatch between server and client bindings" in msg:
+                self._problem(
+                    topic,
+                    pb.SUBSCRIPTION_INVALID,
+                    msg,
+                    pb.describe_plan(pb.plan_for(pb.SUBSCRIPTION_INVALID)),
+                    binding=self._bindings(topic),
+                )
 
         return record
+
+    def _join_timed_out(self, topic: str) -> None:
+        timeout = self.config.connection.timeout_s
+        message = f"the server did not answer the join within {timeout:g} s"
+        held = [t for t, p in self._last_problem.items() if t != topic and p.at > time.time() - 30]
+        if held:
+            message += f" (the socket was held by the refused join of {held[-1]!r})"
+        self._problem(topic, pb.NETWORK, message, pb.describe_plan(pb.plan_for(pb.NETWORK)))
 
     async def _join(self, client: MonitoredClient, cfg: ChannelConfig) -> None:
         params = {
@@ -187,11 +250,14 @@ class Supervisor:
                 "private": cfg.private,
             }
         }
-        channel = client.channel(cfg.topic, params)
+        channel = client.channel(cfg.topic, params, token=self.token)
         for b in cfg.postgres_changes:
             channel.on_postgres_changes(
                 b.event, _noop, table=b.table or None, schema=b.schema, filter=b.filter or None
             )
+        channel.rejoin_timer = PlannedRejoin(
+            channel._rejoin_if_connected, lambda tries: self._rejoin_delay(cfg.topic, tries)
+        )
         self.channels[cfg.topic] = channel
         self.on_subscription(SubscriptionChange(time.time(), cfg.topic, ev.JOINING))
         await channel.subscribe(self._subscription_callback(cfg.topic))
@@ -204,7 +270,8 @@ class Supervisor:
                 "private": False,
             }
         }
-        channel = client.channel(self.probe_topic, params)
+        # the project key, not the user's token: an expired user token must not blind the probe
+        channel = client.channel(self.probe_topic, params, token=self.key)
         db = self.config.probes.database
         if db.enabled and self.db_url:
             channel.on_postgres_changes("INSERT", _noop, table=db.table, schema="public")
@@ -217,6 +284,155 @@ class Supervisor:
         if channel is None:
             raise KeyError(f"channel {topic!r} is not joined")
         await channel.send_broadcast(event, payload)
+
+    # --- problems and rejoins -----------------------------------------------------------------
+
+    def _problem(self, channel: str, cls: str, message: str, action: str, **detail: Any) -> None:
+        if self.role and "role" not in detail:
+            detail["role"] = self.role
+        problem = Problem(time.time(), channel, cls, message, action, detail)
+        if channel:
+            self._last_problem[channel] = problem
+        log.info("%s on %s: %s (%s)", cls, channel or "the socket", message, action)
+        self.on_problem(problem)
+
+    def _plan(self, cls: str) -> pb.Plan:
+        return pb.plan_for(cls, can_refresh=self.can_refresh, plans=self.plans)
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether the watch has a way to renew its user token (issue 12's [auth] refresh)."""
+        return self.token_keeper is not None
+
+    def _bindings(self, topic: str) -> str:
+        cfg = self._configs.get(topic)
+        if cfg is None:
+            return ""
+        return "; ".join(
+            f"{b.event} on {b.schema}.{b.table or '*'}" + (f" where {b.filter}" if b.filter else "")
+            for b in cfg.postgres_changes
+        )
+
+    def _on_control(self, frame: dict[str, Any], join_topic: str | None) -> bool:
+        """A control frame, before its channel sees it: record what went wrong; False keeps a
+        rejected postgres_changes binding from the channel (see feeds.client)."""
+        event = frame.get("event")
+        payload = frame.get("payload")
+        payload = payload if isinstance(payload, dict) else {}
+        topic = str(frame.get("topic") or "")
+        topic = topic[9:] if topic.startswith("realtime:") else topic
+        if topic == self.probe_topic or join_topic == self.probe_topic:
+            return True
+        if event == "phx_reply":
+            if join_topic is not None and payload.get("status") == "error":
+                self._join_refused(join_topic, payload.get("response"))
+            return True
+        if event == "system":
+            return self._system(topic, payload)
+        if event == "phx_error":
+            plan = self._plan(pb.SERVER_CRASH)
+            what = "the server's process for this channel crashed (phx_error)"
+            self._problem(topic, pb.SERVER_CRASH, what, pb.describe_plan(plan))
+            return True
+        if event == "phx_close" and topic in self._configs and not self._stopping:
+            self._rejoin_closed(topic)
+        return True
+
+    def _join_refused(self, topic: str, response: Any) -> None:
+        reason = response.get("reason") if isinstance(response, dict) else response
+        reason = str(reason or response or "refused without a reason")
+        cls = pb.classify(reason)
+        if cls == pb.QUOTA_JOINS:
+            self._join_limited_at = time.monotonic()
+        channel = self.channels.get(topic)
+        tries = channel.rejoin_timer.tries + 1 if channel is not None else 1
+        self._problem(topic, cls, reason, pb.describe_plan(self._plan(cls), tries))
+
+    def _system(self, topic: str, payload: dict[str, Any]) -> bool:
+        message = str(payload.get("message") or "")
+        status = payload.get("status")
+        if status == "ok":
+            if "Server requested disconnect" in message:
+                self._problem(pb.SOCKET, pb.SERVER_RESTART, message, "reconnect")
+            return True
+        if status != "error":
+            return True
+        cls = pb.classify(message)
+        if payload.get("extension") == "postgres_changes":
+            # The server keeps the channel joined and, for a database error, retries on its own
+            # (every 5-10 s); a rejected binding stays rejected. Nothing for us to rejoin.
+            if cls == pb.SERVER_UNAVAILABLE:
+                action = "the server retries the subscription itself"
+            else:
+                cls = pb.SUBSCRIPTION_INVALID
+                action = "stopped rejoining for it: the binding stays rejected until it is fixed"
+            self._problem(topic, cls, message, action, binding=self._bindings(topic))
+            return False
+        cls = pb.NETWORK if cls == pb.UNKNOWN and not message else cls
+        self._problem(topic, cls, message, pb.describe_plan(self._plan(cls)))
+        return True
+
+    def _rejoin_delay(self, topic: str, tries: int) -> float | None:
+        """`PlannedRejoin`'s planner: how long before realtime-py rejoins, None for never."""
+        last = self._last_problem.get(topic)
+        plan = self._plan(last.cls if last else pb.UNKNOWN)
+        if not plan.rejoin:
+            if last is not None:
+                self.given_up[topic] = last
+            return None
+        if plan.refresh_token and self.token_keeper is not None:
+            self._spawn(self._refresh_token(), f"refresh-{topic}")
+        return plan.delay(tries)
+
+    def _rejoin_closed(self, topic: str) -> None:
+        """The server closed a channel (after a system error): realtime-py forgets it, so we
+        join it afresh, when and if its problem's plan says so."""
+        last = self._last_problem.get(topic)
+        plan = self._plan(last.cls if last else pb.UNKNOWN)
+        if not plan.rejoin:
+            if last is not None:
+                self.given_up[topic] = last
+            return
+        tries = self._closed_tries[topic] = self._closed_tries.get(topic, 0) + 1
+        self._spawn(self._rejoin_after(topic, plan.delay(tries), plan), f"rejoin-{topic}")
+
+    async def _rejoin_after(self, topic: str, delay: float, plan: pb.Plan) -> None:
+        await asyncio.sleep(delay)
+        if plan.refresh_token and self.token_keeper is not None:
+            await self._refresh_token()
+        client = self.client
+        current = self.channels.get(topic)
+        if client is None or not client.is_connected or topic in self.given_up:
+            return  # the next session joins it
+        if current is not None and (current.is_joined or current.is_joining):
+            return
+        await self._join(client, self._configs[topic])
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+
+    # --- the user's token -----------------------------------------------------------------------
+
+    async def apply_token(self, token: str) -> None:
+        """Use a new user token: every watched channel's rejoins carry it, and the joined ones
+        get it now as `access_token` (the server re-checks their policies with it)."""
+        self.token = token
+        self.role = token_role(token) or self.role
+        for topic, channel in list(self.channels.items()):
+            if topic == self.probe_topic:
+                continue
+            channel.join_push.update_payload({"access_token": token})
+            if channel._joined_once and channel.is_joined:
+                with contextlib.suppress(Exception):
+                    await channel.push("access_token", {"access_token": token})
+
+    async def _refresh_token(self) -> None:
+        if self.token_keeper is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.apply_token(await self.token_keeper.fresh())
 
     # --- frames -------------------------------------------------------------------------------
 
@@ -232,7 +448,19 @@ class Supervisor:
             return
         if event is None:
             return
-        if event.kind == "broadcast":
+        if event.kind == "postgres_changes":
+            errors = (event.payload.get("data") or {}).get("errors")
+            if errors:
+                words = str(errors[0] if isinstance(errors, list) else errors)
+                cls = pb.classify(words)
+                self._problem(
+                    event.channel,
+                    pb.SUBSCRIPTION_INVALID if cls == pb.UNKNOWN else cls,
+                    words,
+                    "none: the server sends these changes without their rows",
+                    table=f"{event.schema}.{event.table}",
+                )
+        elif event.kind == "broadcast":
             wanted = self._broadcast_filter.get(event.channel)
             if wanted is not None and event.event not in wanted:
                 return
@@ -252,8 +480,9 @@ class Supervisor:
             )
         )
 
-    def _on_drop(self, reason: str) -> None:
+    def _on_drop(self, reason: str, code: int | None = None) -> None:
         self._drop_reason = reason
+        self._drop_code = code
         self._dropped.set()
 
     def _set_status(self, status: str, reason: str | None) -> None:
@@ -380,6 +609,19 @@ class Supervisor:
                     )
         finally:
             await conn.close()
+
+
+def token_role(token: str | None) -> str | None:
+    """The `role` claim of a JWT, unverified (for the incidents' words), None if not a JWT."""
+    if not token or token.count(".") != 2:
+        return None
+    body = token.split(".")[1]
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    role = claims.get("role") if isinstance(claims, dict) else None
+    return role if isinstance(role, str) else None
 
 
 def realtime_url(url: str) -> str:

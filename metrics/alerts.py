@@ -4,6 +4,10 @@ Each rule yields a `Check` with the measured value, the threshold and a level: `
 (within 20% of the threshold, so a wall display turns amber before it turns red) or `alert`.
 A metric with no data yet (NaN) is `nodata`, never an alert: a quiet project is not a failure
 unless `rate_min` or `message_age_s_max` says it is.
+
+Two rules look past the socket: `channels_down` (a watched channel not SUBSCRIBED for longer
+than `channel_down_s_max`) and `incidents` (any open incident, named with its class and
+channel), both on by default: a connected socket whose channels are refused is not healthy.
 """
 
 from __future__ import annotations
@@ -112,7 +116,29 @@ def evaluate(snapshot: Any, alerts: Any) -> list[Check]:
         checks.append(
             _lower("rate", _num(snapshot.rate_total), alerts.rate_min, "/s", "message rate")
         )
+    if alerts.channel_down_s_max:
+        checks.append(_channels_down(snapshot, alerts.channel_down_s_max))
+    checks.append(_incidents(snapshot, alerts.open_incidents_max))
     return checks
+
+
+def _channels_down(snapshot: Any, longer_than: float) -> Check:
+    down = snapshot.channels_down(longer_than)
+    if not down:
+        return Check("channels_down", 0.0, 0.0, "ok", "every watched channel is subscribed")
+    names = ", ".join(ch for ch, _ in down[:5]) + (" …" if len(down) > 5 else "")
+    what = f"{len(down)} channel(s) not subscribed for over {longer_than:g} s: {names}"
+    return Check("channels_down", float(len(down)), 0.0, "alert", what)
+
+
+def _incidents(snapshot: Any, allowed: int) -> Check:
+    opened = snapshot.open_incidents
+    if len(opened) <= allowed:
+        return Check("incidents", float(len(opened)), float(allowed), "ok", "no open incident")
+    named = ", ".join(f"{i.cls} on {i.where}" for i in opened[:5])
+    more = " …" if len(opened) > 5 else ""
+    what = f"{len(opened)} open incident(s): {named}{more}"
+    return Check("incidents", float(len(opened)), float(allowed), "alert", what)
 
 
 def breaches(checks: list[Check]) -> list[Check]:

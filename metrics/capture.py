@@ -29,6 +29,7 @@ from metrics.stats import effective_window
 if TYPE_CHECKING:
     from metrics.buffers import Buffers
     from metrics.connection import ConnectionLog
+    from metrics.incidents import Incident, IncidentLog
 
 # Live-slot cards show at most this many of the most recently updated rows, each with a
 # sparkline of its last CARD_HISTORY updates; the capture copies just that much history.
@@ -89,9 +90,18 @@ class Capture:
     roster_stats: dict[str, int]
     presence_log: tuple[PresenceChange, ...]
     quota: QuotaInputs = QuotaInputs()  # the tenant's usage, the monitor's joins (Store adds)
+    incidents: tuple[Incident, ...] = ()  # open ones first, latest first
+    incidents_total: int = 0
+    channel_downs: tuple[tuple[str, float, float | None], ...] = ()
 
 
-def capture(buf: Buffers, conn: ConnectionLog, now: float, window: float) -> Capture:
+def capture(
+    buf: Buffers,
+    conn: ConnectionLog,
+    now: float,
+    window: float,
+    incidents: IncidentLog | None = None,
+) -> Capture:
     """Copy what a snapshot needs; the caller holds the store's lock, so keep it lean."""
     buckets, replica, roster = buf.buckets, buf.replica, buf.roster
     buckets.advance(now)
@@ -147,4 +157,7 @@ def capture(buf: Buffers, conn: ConnectionLog, now: float, window: float) -> Cap
         roster_counts=roster.counts(),
         roster_stats=roster.stats(),
         presence_log=tuple(roster.log),
+        incidents=incidents.items() if incidents is not None else (),
+        incidents_total=incidents.total if incidents is not None else 0,
+        channel_downs=tuple(conn.downs()),
     )

@@ -5,6 +5,9 @@ remembers it as the *base* (the state in force at the start of what is retained)
 monitor had connected before it, so uptime and outage maths over what remains stay exact rather
 than mistaking an old outage for the start-up connect. The number of reconnects is counted as
 changes arrive, so the total survives eviction.
+
+Each channel's down spells (any state but `SUBSCRIBED`) are kept too, the ended ones in a bounded
+log, so health can count a refused channel as down (`metrics.health`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from feeds.events import CONNECTED, StatusChange, SubscriptionChange
+from feeds.events import CONNECTED, SUBSCRIBED, StatusChange, SubscriptionChange
 
 
 @dataclass(slots=True)
@@ -26,6 +29,7 @@ class ChannelState:
     last_error: str | None  # the most recent error ever reported, kept after recovery
     last_error_at: float | None
     changes: int
+    down_since: float | None = None  # when it last stopped being SUBSCRIBED; None while it is
 
 
 class ConnectionLog:
@@ -45,6 +49,7 @@ class ConnectionLog:
         self.first_at: float | None = None
         self.channels: dict[str, ChannelState] = {}
         self.subscription_log: deque[SubscriptionChange] = deque(maxlen=self.log_size)
+        self.ended_downs: deque[tuple[str, float, float]] = deque(maxlen=self.log_size)
 
     # ---- status -----------------------------------------------------------------------------
 
@@ -104,11 +109,27 @@ class ConnectionLog:
                 del self.channels[oldest.channel]
             st = ChannelState(change.channel, change.state, change.at, None, None, None, 0)
             self.channels[change.channel] = st
+            if change.state != SUBSCRIBED:
+                st.down_since = change.at
         elif st.state != change.state:
             st.state = change.state
             st.since = change.at
+        if change.state == SUBSCRIBED and st.down_since is not None:
+            self.ended_downs.append((change.channel, st.down_since, change.at))
+            st.down_since = None
+        elif change.state != SUBSCRIBED and st.down_since is None:
+            st.down_since = change.at
         st.error = change.error
         if change.error:
             st.last_error = change.error
             st.last_error_at = change.at
         st.changes += 1
+
+    def downs(self) -> list[tuple[str, float, float | None]]:
+        """Every retained down spell, the ongoing ones last with no end."""
+        ongoing = [
+            (s.channel, s.down_since, None)
+            for s in self.channels.values()
+            if s.down_since is not None
+        ]
+        return [*self.ended_downs, *ongoing]

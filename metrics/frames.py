@@ -7,12 +7,14 @@ documented in `metrics.schema.EMPTY_COLUMNS`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from metrics.capture import Capture
+from metrics.incidents import Incident
 from metrics.replica import as_float
 from metrics.schema import EMPTY_COLUMNS, frame, opt_floats, rows_frame
 from metrics.stats import Outage
@@ -75,6 +77,27 @@ def outages_frame(outage_list: list[Outage]) -> pd.DataFrame:
             "reason": [o.reason for o in outage_list],
         },
         EMPTY_COLUMNS["outages"],
+    )
+
+
+def incidents_frame(incidents: Sequence[Incident]) -> pd.DataFrame:
+    """One row per incident, open ones first; `channel` is "socket" for the socket's."""
+    return frame(
+        {
+            "id": [i.id for i in incidents],
+            "state": ["open" if i.open else "closed" for i in incidents],
+            "class": [i.cls for i in incidents],
+            "channel": [i.where for i in incidents],
+            "opened_at": [i.opened_at for i in incidents],
+            "last_at": [i.last_at for i in incidents],
+            "closed_at": opt_floats([i.closed_at for i in incidents]),
+            "count": [i.count for i in incidents],
+            "message": [i.message for i in incidents],
+            "action": [i.action for i in incidents],
+            "explanation": [i.explanation for i in incidents],
+            "fix": [i.fix for i in incidents],
+        },
+        EMPTY_COLUMNS["incidents"],
     )
 
 

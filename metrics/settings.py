@@ -26,6 +26,10 @@ class AlertsConfig(Section):
     message_age_s_max: NonNegFloat = 0.0  # 0 = off; seconds since the last user message
     reconnects_max: NonNegInt = 10  # in the window
     rate_min: NonNegFloat = 0.0  # user messages/s over the window; 0 = off
+    # a watched channel not SUBSCRIBED for longer than this is an alert (0 = off): a socket that
+    # is up while its channels are refused delivers nothing
+    channel_down_s_max: NonNegFloat = 30.0
+    open_incidents_max: NonNegInt = 0  # alert when more incidents than this are open
 
     @field_validator("uptime_min")
     @classmethod

@@ -22,8 +22,9 @@ import pandas as pd
 
 from feeds.events import Event
 from feeds.usage import TenantUsage
-from metrics import frames, latency
+from metrics import frames, health, latency
 from metrics.capture import Capture, ReplicaLayout
+from metrics.incidents import Incident
 from metrics.latency import LatencyStats
 from metrics.replica import SlotRow
 from metrics.stats import Outage, outages, uptime_fraction
@@ -248,11 +249,50 @@ class Snapshot:
 
     @cached_property
     def uptime(self) -> float:
-        """Fraction connected over the effective window; NaN if no status was recorded."""
+        """Fraction of the effective window with the socket connected and every watched channel
+        subscribed (`metrics.health`); NaN if no status was recorded."""
+        cap = self.cap
+        if cap.eff <= 0:
+            return float("nan")
+        return health.healthy_fraction(cap.timeline, cap.channel_downs, cap.now - cap.eff, cap.now)
+
+    @cached_property
+    def socket_uptime(self) -> float:
+        """Fraction of the effective window the socket was connected, channels aside."""
         cap = self.cap
         if cap.eff <= 0:
             return float("nan")
         return uptime_fraction(cap.timeline, cap.now - cap.eff, cap.now)
+
+    def channels_down(self, longer_than: float = health.GRACE_S) -> list[tuple[str, float]]:
+        """(channel, since) for each watched channel not SUBSCRIBED for over `longer_than` s."""
+        return health.channels_down(self.cap.channel_downs, self.cap.now, longer_than)
+
+    # ---- incidents ----------------------------------------------------------------------------
+
+    @property
+    def incidents(self) -> tuple[Incident, ...]:
+        """Open incidents (latest first), then recently closed ones (latest first)."""
+        return self.cap.incidents
+
+    @cached_property
+    def open_incidents(self) -> tuple[Incident, ...]:
+        return tuple(i for i in self.cap.incidents if i.open)
+
+    @property
+    def incidents_total(self) -> int:
+        return self.cap.incidents_total
+
+    def channel_incidents(self) -> dict[str, Incident]:
+        """The latest open incident per channel ("" for the socket): what a chip names."""
+        out: dict[str, Incident] = {}
+        for inc in self.open_incidents:
+            out.setdefault(inc.channel, inc)
+        return out
+
+    @cached_property
+    def incidents_frame(self) -> pd.DataFrame:
+        return frames.incidents_frame(self.cap.incidents)
 
     @cached_property
     def _outages(self) -> list[Outage]:

@@ -29,10 +29,12 @@ from typing import Any
 import param
 
 from feeds.events import JOINING, Event, StatusChange, SubscriptionChange
+from feeds.problems import Problem
 from feeds.usage import TenantUsage
 from metrics.buffers import Buffers
 from metrics.capture import capture
 from metrics.connection import ConnectionLog
+from metrics.incidents import IncidentLog
 from metrics.quota import JOINS_KEPT, QuotaInputs
 from metrics.replica import DEFAULT_COUNTERS, DEFAULT_EXTRAS, LiveSlotReplica
 from metrics.roster import PresenceRoster
@@ -125,6 +127,7 @@ class Store(param.Parameterized):
             self.raw_events, self.history_s, self.latency_samples, self._roster, self._replica
         )
         self._conn = ConnectionLog(self.log_size)
+        self._incidents = IncidentLog(max_closed=min(500, self.log_size))
         self._conn_changes = 0
         self._usage: TenantUsage | None = None  # the tenant's latest usage reading
         self._joins: deque[float] = deque(maxlen=JOINS_KEPT)  # when the monitor joined
@@ -144,15 +147,24 @@ class Store(param.Parameterized):
         """Record one event: O(1) amortised; assigns the next `seq`."""
         with self._lock:
             self._buf.ingest(event)
+            if event.kind == "system":
+                self._incidents.recover_bindings(event)
 
     def ingest_many(self, events: Iterable[Event]) -> int:
         """Record a batch under one lock acquisition (replay, recorded streams); returns count."""
         with self._lock:
-            return self._buf.ingest_many(events)
+            return self._buf.ingest_many(self._watch_system(events))
+
+    def _watch_system(self, events: Iterable[Event]) -> Iterable[Event]:
+        for event in events:
+            if event.kind == "system":
+                self._incidents.recover_bindings(event)
+            yield event
 
     def record_status(self, change: StatusChange) -> None:
         with self._lock:
             self._conn.record_status(change)
+            self._incidents.recover_socket(change)
             self._conn_changes += 1
 
     def record_subscription(self, change: SubscriptionChange) -> None:
@@ -160,6 +172,13 @@ class Store(param.Parameterized):
             self._conn.record_subscription(change)
             if change.state == JOINING:
                 self._joins.append(change.at)
+            self._incidents.recover_channel(change)
+            self._conn_changes += 1
+
+    def record_problem(self, problem: Problem) -> None:
+        """One refusal, close or error (feeds.problems): folded into incidents."""
+        with self._lock:
+            self._incidents.record(problem)
             self._conn_changes += 1
 
     def record_usage(self, usage: TenantUsage) -> None:
@@ -192,6 +211,6 @@ class Store(param.Parameterized):
         now = float(self.clock() if now is None else now)
         window = float(self.window_s if window_s is None else window_s)
         with self._lock:
-            cap = capture(self._buf, self._conn, now, window)
+            cap = capture(self._buf, self._conn, now, window, self._incidents)
             quota = QuotaInputs(self._usage, tuple(self._joins))
         return Snapshot(replace(cap, quota=quota))

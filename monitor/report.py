@@ -38,6 +38,7 @@ def report(
         "ok": ok,
         "alerts": [c.to_dict() for c in checks],
         "quota": [g.to_dict() for g in gauges],
+        "incidents": [i.to_dict() for i in snap.incidents],
         "summary": summary(snap),
     }
     return body, ok
@@ -69,12 +70,16 @@ def summary(snap: Snapshot) -> dict[str, Any]:
             "reason": snap.status.reason,
             "since": snap.status.since,
             "uptime": snap.uptime,
+            "socket_uptime": snap.socket_uptime,
             "reconnects": snap.reconnects,
             "reconnects_total": snap.reconnects_total,
             "reconnect_durations_s": snap.reconnect_durations,
             "outages": snap.outages.to_dict("records"),
         },
         "channels": channels,
+        "channels_down": [{"channel": ch, "since": since} for ch, since in snap.channels_down()],
+        "incidents_open": len(snap.open_incidents),
+        "incidents_total": snap.incidents_total,
         "messages": {
             "total": totals["messages"],
             "bytes": totals["bytes"],

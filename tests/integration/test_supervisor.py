@@ -7,6 +7,7 @@ import signal
 import socket
 import time
 
+from feeds import problems as pb
 from feeds.events import CONNECTED, RECONNECTING, SUBSCRIBED
 from feeds.settings import BindingConfig, ChannelConfig, FeedConfig
 from feeds.supervisor import Supervisor
@@ -194,6 +195,9 @@ async def test_a_refused_channel_stalling_the_socket_is_not_a_dead_socket(fresh_
     channels = [ChannelConfig(topic=f"{refused}-{i}", private=True) for i in range(3)]
     refused = f"{refused}-0"
     sup = supervisor(sb, channels, sink)
+    # the monitor rejoins a refused private channel after 30 s; realtime-py's own 1-2-5-10 s
+    # loop, which any other client may run, is what stalls a socket most
+    sup.plans[pb.POLICY_DENIED] = pb.Plan(rejoin=True)
     sup.start()
     try:
         await until(lambda: "CHANNEL_ERROR" in sink.states(refused), 15, "the refusal")
