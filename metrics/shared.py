@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import param
 
 from metrics.alerts import Check, evaluate
-from metrics.quota import Gauge, gauges
+from metrics.quota import Gauge, gauges, quota_checks
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse, Store
 
@@ -88,12 +88,16 @@ class SharedSnapshots(param.Parameterized):
         return self._derived[key]
 
     def checks(self, snap: Snapshot) -> dict[str, Check]:
-        """The alert rules evaluated on `snap`, by rule name (once per snapshot)."""
+        """The alert rules and the quota checks evaluated on `snap`, by rule name (once per
+        snapshot): the tiles, the badge and the wall colour from the same rules as the check."""
         if self.alerts is None:
             return {}
-        return self.derived(
-            snap, "checks", lambda: {c.name: c for c in evaluate(snap, self.alerts)}
-        )
+
+        def build() -> dict[str, Check]:
+            found = evaluate(snap, self.alerts) + quota_checks(self.quota_gauges(snap))
+            return {c.name: c for c in found}
+
+        return self.derived(snap, "checks", build)
 
     def quota_gauges(self, snap: Snapshot) -> list[Gauge]:
         """The plan's quota gauges on `snap` (once per snapshot); none without a [quota]."""

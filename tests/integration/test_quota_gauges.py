@@ -7,7 +7,8 @@ alerting at a share of the limit.
 The sandbox's rate counters tick every 500 ms (`--rate-tick-ms`), so its 60 s average is a 6 s
 one; the monitor reads the tick from `/sandbox/v1/stats` and its windows follow, as they follow
 Supabase's 5 s tick elsewhere. The monitor runs a few seconds before the load, as a project's
-monitor would have been running a while: the server's window is then full of quiet ticks."""
+monitor would have been running a while: the server's window is then full of quiet ticks. After
+the load stops, the monitor rejoins the channel the server closed and the incident closes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import time
 
 from realtime import AsyncRealtimeClient
 
+from feeds import problems as pb
 from feeds.events import CHANNEL_ERROR, CLOSED, SUBSCRIBED, Event, SubscriptionChange
 from feeds.monitor import Monitor
 from feeds.settings import FeedConfig
@@ -90,6 +92,8 @@ async def test_messages_gauge_alerts_before_the_server_closes_the_channel(fresh_
     load: asyncio.Task[int] | None = None
     try:
         await monitor.start()
+        assert monitor.supervisor is not None
+        monitor.supervisor.plans[pb.QUOTA_MESSAGES] = pb.Plan(rejoin=True, delays_s=(3.0,))
 
         def subscribed() -> bool:
             return any(
@@ -148,8 +152,21 @@ async def test_messages_gauge_alerts_before_the_server_closes_the_channel(fresh_
             "the tenant's refusal in a usage reading",
         )
         assert store.snapshot().tenant_usage.limits["max_events_per_second"] == 100
-        # TODO(lead): the monitor rejoins the closed channel once the tenant is under its limit
-        # again; assert the rejoin (SUBSCRIBED after closed_at) here when that lands.
+
+        # The monitor rejoins the closed channel after its plan's delay (30 s on Supabase, whose
+        # average spans 60 s; 3 s here, where it spans 6 s) and the incident closes.
+        def incident():
+            found = [i for i in store.snapshot().incidents if i.cls == pb.QUOTA_MESSAGES]
+            return found[0] if found else None
+
+        inc = incident()
+        assert inc is not None and inc.channel == TOPIC and inc.message == TOO_MANY, inc
+        assert inc.opened_at - closed_at < 5.0
+        await until(lambda: not incident().open, 20, "the rejoin closing the incident")
+        rejoined = [
+            c for c in store.snapshot().channel_states if c[0] == TOPIC and c[1] == SUBSCRIBED
+        ]
+        assert rejoined and rejoined[0][2] > closed_at
     finally:
         stop.set()
         if load is not None and not load.done():
