@@ -1,4 +1,5 @@
-"""The config sections feeds owns: what to connect to, which channels to join, and the probes.
+"""The config sections feeds owns: what to connect to, how to keep its token fresh, which
+channels to join, and the probes.
 
 Each layer owns the sections it reads (`metrics.settings`, `dashboards.settings`); the composition
 root (`monitor.config`) stacks them into the watch config and loads it from TOML. Keeping the
@@ -164,11 +165,73 @@ class ProbesConfig(Section):
     database: DatabaseProbeConfig = Field(default_factory=DatabaseProbeConfig)
 
 
+REFRESH_KEYS: dict[str, str] = {  # the method each [auth] secret belongs to
+    "refresh_token": "gotrue",
+    "command": "command",
+    "service_role_key": "service_role",
+}
+
+
+class AuthConfig(Section):
+    """How the user token of `[connection] access_token` is kept fresh (`feeds.tokens`): Realtime
+    closes a private channel whose token expires, so a watch that must outlive its token renews it.
+
+    Each method names the one key it needs; that key is checked on the key (not the model), so
+    setting `refresh` and then its key one after the other does not fail in between. A key that
+    the chosen method never reads is refused by `FeedConfig`, where the whole table is known."""
+
+    # "none": the token is used as given; "gotrue": Supabase Auth's refresh-token grant; "command":
+    # a shell command prints one; "service_role": the service_role key stands in for a user
+    refresh: Literal["none", "gotrue", "command", "service_role"] = "none"
+    # a session's refresh token; GoTrue rotates it, the newest is kept in memory only
+    refresh_token: str = Field("", validate_default=True)
+    command: str = Field("", validate_default=True)  # prints a fresh JWT on stdout
+    service_role_key: str = Field("", validate_default=True)  # server-side watches; long-lived
+    # renew this long before `exp`, but never before 80% of the token's lifetime has passed (a
+    # 2-minute token is renewed after ~96 s, not at once)
+    refresh_before_s: NonNegFloat = 60.0
+    retry_s: float = Field(5.0, gt=0)  # wait after a failed refresh before trying again
+
+    @field_validator("refresh_token")
+    @classmethod
+    def _refresh_token(cls, token: str, info: ValidationInfo) -> str:
+        if info.data.get("refresh") == "gotrue" and not token:
+            raise ValueError(
+                'is missing: refresh = "gotrue" trades a session\'s refresh token for new access '
+                "tokens; set it (the refresh_token of a sign-in, e.g. refresh_token = "
+                '"${SUPABASE_REFRESH_TOKEN}") or choose another refresh'
+            )
+        return token
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: str, info: ValidationInfo) -> str:
+        if info.data.get("refresh") == "command" and not command.strip():
+            raise ValueError(
+                'is missing: refresh = "command" runs it for every new token; set a shell '
+                "command that prints a fresh JWT, e.g. command = "
+                '"python -m sandbox.token --sub <user id> --ttl 1h"'
+            )
+        return command
+
+    @field_validator("service_role_key")
+    @classmethod
+    def _service_role_key(cls, key: str, info: ValidationInfo) -> str:
+        if info.data.get("refresh") == "service_role" and not key:
+            raise ValueError(
+                'is missing: refresh = "service_role" uses it as the access token; set it '
+                '(e.g. service_role_key = "${SUPABASE_SERVICE_ROLE_KEY}") or choose another '
+                "refresh"
+            )
+        return key
+
+
 class FeedConfig(Section):
     """What one ingest needs: the connection, the sandbox to start without one, the channels to
     join and the probes. The watch config (`monitor.config.WatchConfig`) extends it."""
 
     connection: ConnectionConfig = Field(default_factory=ConnectionConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     channels: list[ChannelConfig] = Field(default_factory=list)
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
@@ -193,6 +256,23 @@ class FeedConfig(Section):
         if problems:
             raise Problems(*problems)
         return channels
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_keys_used(cls, auth: AuthConfig) -> AuthConfig:
+        """A secret the chosen method never reads is a mistake (most often a forgotten
+        `refresh = ...`, which would let the token expire): say which method reads it."""
+        problems: list[tuple[str, str]] = []
+        for key, method in REFRESH_KEYS.items():
+            if getattr(auth, key) and auth.refresh != method:
+                what = (
+                    f'is set, but refresh = "{auth.refresh}" never reads it: write '
+                    f'refresh = "{method}" to use it, or remove {key}'
+                )
+                problems.append((f".{key}", what))
+        if problems:
+            raise Problems(*problems)
+        return auth
 
     @property
     def uses_sandbox(self) -> bool:

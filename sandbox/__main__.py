@@ -4,6 +4,10 @@ Prints exactly one line `SANDBOX READY {json}` on stdout once clients can connec
 goes to stderr, so a parent process can read stdout line by line until it sees READY. The JSON
 has the project's `url`, `anon_key`, `service_role_key`, `jwt_secret` and `db_url`, and `watch`:
 the channels a monitor should watch on the demo (the same list as `GET /sandbox/v1/watch`).
+
+`--jwt-exp SECONDS` sets how long the access tokens of the GoTrue subset (`/auth/v1`) live, as
+GOTRUE_JWT_EXP does on a Supabase project (default 3600): `--jwt-exp 6` gives sessions whose
+tokens expire within seconds, to watch a client renew them with the refresh-token grant.
 """
 
 from __future__ import annotations
@@ -17,9 +21,20 @@ import signal
 import sys
 from pathlib import Path
 
-from . import lifecycle, limits
+from . import gotrue, lifecycle, limits
 from .database import DatabaseError
 from .server import Sandbox, SandboxConfig
+
+
+def positive_seconds(text: str) -> int:
+    """A whole number of seconds above 0 (GoTrue's JWT exp is whole seconds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds above 0, got {text!r}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="poll",
         help="postgres_changes delivery: polled every 100-500 ms like Supabase (default), or "
         "streamed at once (benchmarks, fast tests)",
+    )
+    serve.add_argument(
+        "--jwt-exp",
+        type=positive_seconds,
+        default=gotrue.ACCESS_TTL,
+        metavar="SECONDS",
+        help="lifetime of GoTrue's access tokens, like GOTRUE_JWT_EXP (default: %(default)s)",
     )
     serve.add_argument("--demo", action="store_true", help="generate demo traffic")
     serve.add_argument(
@@ -74,6 +96,7 @@ async def serve(args: argparse.Namespace) -> int:
         rate_tick_s=limits.tick_from_args(args),
         timing=lifecycle.timing_from_args(args),
         changes=args.changes,
+        jwt_exp=args.jwt_exp,
         demo=args.demo,
         scenarios=args.scenario,
         rate=args.rate,

@@ -47,6 +47,7 @@ class SandboxConfig:
     rate_tick_s: float = TICK_S  # the tenant's rate counters' tick (`--rate-tick-ms`)
     timing: Timing = field(default_factory=Timing)  # error backoffs and the idle timeout
     changes: str = "poll"  # postgres_changes polled like Supabase's, or "stream"ed at once
+    jwt_exp: int = gotrue.ACCESS_TTL  # seconds GoTrue's access tokens live (GOTRUE_JWT_EXP)
     demo: bool = False
     scenarios: list[str] = field(default_factory=list)
     rate: float = 1.0
@@ -134,7 +135,9 @@ class Sandbox:
         admin.add_routes(app, policies)
         functions.add_routes(app, services.pool, policies)  # /functions/v1/{name}
         rest.add_routes(app, services.pool, policies)  # /rest/v1/{table}, /rest/v1/rpc/{fn}
-        gotrue.add_routes(app, services.pool, services.tokens.secret, policies)  # /auth/v1/*
+        gotrue.add_routes(  # /auth/v1/*
+            app, services.pool, services.tokens.secret, policies, self.config.jwt_exp
+        )
         return app
 
     def ready_info(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from ..middleware import Cors, Policies, TokenRule
 from . import errors
-from .api import AuthApi
+from .api import ACCESS_TTL, AuthApi
 
 log = logging.getLogger("sandbox.gotrue")
 
@@ -79,9 +79,16 @@ def _answering(methods: Mapping[str, Handler]) -> Handler:
     return handle
 
 
-def add_routes(app: web.Application, pool: asyncpg.Pool, secret: str, policies: Policies) -> None:
-    """Mount `/auth/v1` on `app`; `secret` signs the access tokens (the project's JWT secret)."""
-    api = AuthApi(pool, secret)
+def add_routes(
+    app: web.Application,
+    pool: asyncpg.Pool,
+    secret: str,
+    policies: Policies,
+    access_ttl: int = ACCESS_TTL,
+) -> None:
+    """Mount `/auth/v1` on `app`; `secret` signs the access tokens (the project's JWT secret),
+    which live `access_ttl` seconds (GOTRUE_JWT_EXP)."""
+    api = AuthApi(pool, secret, access_ttl)
     paths: dict[str, Mapping[str, Handler]] = {
         "/signup": {"POST": api.signup},
         "/token": {"POST": api.token},

@@ -5,9 +5,10 @@ wrong in two ways is refused for the same reason as on Supabase.
 
 The project is set up as `supabase start` sets one up: email signups confirmed at once
 (autoconfirm), so a signup answers with a session; phone and anonymous sign-ins off; access
-tokens valid for an hour. Access tokens are the sandbox's HS256 JWTs (`sandbox.auth.mint`, the
-project secret), with GoTrue's claims: `sub` (the user id), `role` and `aud` (`authenticated`),
-`exp`, `email`, `session_id`, `aal`, `amr` and the metadata.
+tokens valid for an hour (`serve --jwt-exp` changes it, as GOTRUE_JWT_EXP does). Access tokens
+are the sandbox's HS256 JWTs (`sandbox.auth.mint`, the project secret), with GoTrue's claims:
+`sub` (the user id), `role` and `aud` (`authenticated`), `exp`, `email`, `session_id`, `aal`,
+`amr` and the metadata.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .errors import (
     validation,
 )
 
-ACCESS_TTL: Final = 3600  # GOTRUE_JWT_EXP
+ACCESS_TTL: Final = 3600  # GOTRUE_JWT_EXP; `serve --jwt-exp` sets another
 LOGOUT_SCOPES: Final = ("global", "local", "others")
 # badoux/checkmail's ValidateFormat, which GoTrue's validateEmail calls
 EMAIL: Final = re.compile(
@@ -116,9 +117,10 @@ def _user_exists() -> AuthError:
 class AuthApi:
     """The handlers; each raises `AuthError`/`OAuthError`, which the routes answer."""
 
-    def __init__(self, pool: asyncpg.Pool, secret: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, secret: str, access_ttl: int = ACCESS_TTL) -> None:
         self.pool = pool
         self.secret = secret
+        self.access_ttl = access_ttl  # seconds an access token lives
 
     async def signup(self, request: web.Request) -> web.StreamResponse:
         params = await read_params(request, "SignupParams", SIGNUP)
@@ -200,7 +202,7 @@ class AuthApi:
             body["role"] or "authenticated",
             iss=f"{request.scheme}://{request.host}/auth/v1",
             iat=now,
-            exp=now + ACCESS_TTL,
+            exp=now + self.access_ttl,
             sub=body["id"],
             aud=body["aud"],
             email=body["email"],
@@ -215,8 +217,8 @@ class AuthApi:
         session = {
             "access_token": token,
             "token_type": "bearer",
-            "expires_in": ACCESS_TTL,
-            "expires_at": now + ACCESS_TTL,
+            "expires_in": self.access_ttl,
+            "expires_at": now + self.access_ttl,
             "refresh_token": grant.refresh_token,
             "user": body,
         }
