@@ -68,6 +68,9 @@ class Problem:
     message: str  # the server's words (or ours, for a network failure)
     action: str  # what the feed does about it, in a few words
     detail: dict[str, Any] = field(default_factory=dict)  # e.g. the binding, the role
+    # True: the trouble of this class on this channel is over (e.g. a token refresh worked
+    # again), for troubles no subscribe or connect ends
+    resolved: bool = False
 
 
 # The server's words, most specific first. Sources: realtime_channel.ex (join reasons),

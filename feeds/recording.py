@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,7 +77,12 @@ def _row(rec: Record) -> dict[str, Any]:
             "commit_ts": None,
             "latency_ms": None,
             "size": 0,
-            "payload": {"message": rec.message, "action": rec.action, "detail": rec.detail},
+            "payload": {
+                "message": rec.message,
+                "action": rec.action,
+                "detail": rec.detail,
+                "resolved": rec.resolved,
+            },
         }
     return {
         "received_at": rec.at,
@@ -109,6 +115,7 @@ def _record(row: dict[str, Any]) -> Record:
             str(payload.get("message") or ""),
             str(payload.get("action") or ""),
             payload.get("detail") or {},
+            bool(payload.get("resolved")),
         )
     return Event.from_dict(row)
 
@@ -297,7 +304,7 @@ def _shifted(rec: Record, offset: float, t0: float, speed: float) -> Record:
     if isinstance(rec, StatusChange):
         return StatusChange(at(rec.at), rec.status, rec.reason)
     if isinstance(rec, Problem):
-        return Problem(at(rec.at), rec.channel, rec.cls, rec.message, rec.action, rec.detail)
+        return replace(rec, at=at(rec.at))
     return SubscriptionChange(at(rec.at), rec.channel, rec.state, rec.error)
 
 

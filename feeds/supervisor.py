@@ -23,7 +23,6 @@ those for good).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import math
@@ -42,6 +41,7 @@ from .client import MonitoredClient, PlannedRejoin
 from .events import Event, StatusChange, SubscriptionChange
 from .problems import Problem
 from .settings import ChannelConfig, FeedConfig
+from .tokens import TokenKeeper, TokenRefreshError, claims_of
 
 log = logging.getLogger("feeds.supervisor")
 
@@ -85,11 +85,20 @@ class Supervisor:
         self.plans = dict(pb.PLANS)  # what to do per class of channel problem (data, not code)
         self.given_up: dict[str, Problem] = {}  # topic -> the problem it was given up for
         self._last_problem: dict[str, Problem] = {}  # topic -> its latest, until subscribed
-        self._closed_tries: dict[str, int] = {}
+        # topic -> how many problems of its latest class in a row: the rejoin delays count these,
+        # not realtime-py's tries, which mix classes (a crash's rejoin, then a quota refusal)
+        self._streak: dict[str, int] = {}
         self._join_limited_at = -math.inf
         self._configs = {c.topic: c for c in config.channels}
         self._drop_code: int | None = None
-        self.token_keeper: Any = None  # feeds.tokens.TokenKeeper when [auth] refresh is set
+        # renews the watched channels' token before it expires ([auth] refresh)
+        self.token_keeper: TokenKeeper | None = None
+        if config.auth.refresh != "none":
+            self.token_keeper = TokenKeeper(
+                config.auth, url=self.url, key=self.key, token=self.token or ""
+            )
+        self._keeper_task: asyncio.Task[None] | None = None
+        self._refresh_failing: str | None = None  # the class of the open refresh incident
         self._tasks: list[asyncio.Task[Any]] = []
         self.status = ev.DISCONNECTED
         self.reason: str | None = None
@@ -120,6 +129,10 @@ class Supervisor:
     async def stop(self) -> None:
         self._stopping = True
         self._dropped.set()
+        if self._keeper_task is not None:
+            self._keeper_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._keeper_task
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -128,6 +141,10 @@ class Supervisor:
         self._set_status(ev.DISCONNECTED, ev.STOPPED)
 
     async def run(self) -> None:
+        if self.token_keeper is not None and self._keeper_task is None:
+            self._keeper_task = asyncio.create_task(
+                self.token_keeper.run(self.apply_token, self._refresh_failed), name="token-keeper"
+            )
         attempt = 0
         reason: str | None = None
         while not self._stopping:
@@ -220,7 +237,7 @@ class Supervisor:
             self.on_subscription(SubscriptionChange(time.time(), topic, str(state.value), msg))
             if state == RealtimeSubscribeStates.SUBSCRIBED:
                 self._last_problem.pop(topic, None)
-                self._closed_tries.pop(topic, None)
+                self._streak.pop(topic, None)
             elif state == RealtimeSubscribeStates.TIMED_OUT:
                 self._join_timed_out(topic)
             elif msg and "mismatch between server and client bindings" in msg:
@@ -240,7 +257,8 @@ class Supervisor:
         held = [t for t, p in self._last_problem.items() if t != topic and p.at > time.time() - 30]
         if held:
             message += f" (the socket was held by the refused join of {held[-1]!r})"
-        self._problem(topic, pb.NETWORK, message, pb.describe_plan(pb.plan_for(pb.NETWORK)))
+        streak = self._next_streak(topic, pb.NETWORK)
+        self._problem(topic, pb.NETWORK, message, pb.describe_plan(self._plan(pb.NETWORK), streak))
 
     async def _join(self, client: MonitoredClient, cfg: ChannelConfig) -> None:
         params = {
@@ -256,7 +274,7 @@ class Supervisor:
                 b.event, _noop, table=b.table or None, schema=b.schema, filter=b.filter or None
             )
         channel.rejoin_timer = PlannedRejoin(
-            channel._rejoin_if_connected, lambda tries: self._rejoin_delay(cfg.topic, tries)
+            channel._rejoin_if_connected, lambda _tries: self._rejoin_delay(cfg.topic)
         )
         self.channels[cfg.topic] = channel
         self.on_subscription(SubscriptionChange(time.time(), cfg.topic, ev.JOINING))
@@ -292,6 +310,7 @@ class Supervisor:
             detail["role"] = self.role
         problem = Problem(time.time(), channel, cls, message, action, detail)
         if channel:
+            self._streak[channel] = self._next_streak(channel, cls)
             self._last_problem[channel] = problem
         log.info("%s on %s: %s (%s)", cls, channel or "the socket", message, action)
         self.on_problem(problem)
@@ -332,7 +351,8 @@ class Supervisor:
         if event == "phx_error":
             plan = self._plan(pb.SERVER_CRASH)
             what = "the server's process for this channel crashed (phx_error)"
-            self._problem(topic, pb.SERVER_CRASH, what, pb.describe_plan(plan))
+            streak = self._next_streak(topic, pb.SERVER_CRASH)
+            self._problem(topic, pb.SERVER_CRASH, what, pb.describe_plan(plan, streak))
             return True
         if event == "phx_close" and topic in self._configs and not self._stopping:
             self._rejoin_closed(topic)
@@ -344,9 +364,8 @@ class Supervisor:
         cls = pb.classify(reason)
         if cls == pb.QUOTA_JOINS:
             self._join_limited_at = time.monotonic()
-        channel = self.channels.get(topic)
-        tries = channel.rejoin_timer.tries + 1 if channel is not None else 1
-        self._problem(topic, cls, reason, pb.describe_plan(self._plan(cls), tries))
+        plan = self._plan(cls)
+        self._problem(topic, cls, reason, pb.describe_plan(plan, self._next_streak(topic, cls)))
 
     def _system(self, topic: str, payload: dict[str, Any]) -> bool:
         message = str(payload.get("message") or "")
@@ -369,10 +388,15 @@ class Supervisor:
             self._problem(topic, cls, message, action, binding=self._bindings(topic))
             return False
         cls = pb.NETWORK if cls == pb.UNKNOWN and not message else cls
-        self._problem(topic, cls, message, pb.describe_plan(self._plan(cls)))
+        streak = self._next_streak(topic, cls)
+        self._problem(topic, cls, message, pb.describe_plan(self._plan(cls), streak))
         return True
 
-    def _rejoin_delay(self, topic: str, tries: int) -> float | None:
+    def _next_streak(self, topic: str, cls: str) -> int:
+        last = self._last_problem.get(topic)
+        return self._streak.get(topic, 0) + 1 if last is not None and last.cls == cls else 1
+
+    def _rejoin_delay(self, topic: str) -> float | None:
         """`PlannedRejoin`'s planner: how long before realtime-py rejoins, None for never."""
         last = self._last_problem.get(topic)
         plan = self._plan(last.cls if last else pb.UNKNOWN)
@@ -382,7 +406,7 @@ class Supervisor:
             return None
         if plan.refresh_token and self.token_keeper is not None:
             self._spawn(self._refresh_token(), f"refresh-{topic}")
-        return plan.delay(tries)
+        return plan.delay(self._streak.get(topic, 1))
 
     def _rejoin_closed(self, topic: str) -> None:
         """The server closed a channel (after a system error): realtime-py forgets it, so we
@@ -393,8 +417,8 @@ class Supervisor:
             if last is not None:
                 self.given_up[topic] = last
             return
-        tries = self._closed_tries[topic] = self._closed_tries.get(topic, 0) + 1
-        self._spawn(self._rejoin_after(topic, plan.delay(tries), plan), f"rejoin-{topic}")
+        delay = plan.delay(self._streak.get(topic, 1))
+        self._spawn(self._rejoin_after(topic, delay, plan), f"rejoin-{topic}")
 
     async def _rejoin_after(self, topic: str, delay: float, plan: pb.Plan) -> None:
         await asyncio.sleep(delay)
@@ -420,6 +444,11 @@ class Supervisor:
         get it now as `access_token` (the server re-checks their policies with it)."""
         self.token = token
         self.role = token_role(token) or self.role
+        if self._refresh_failing is not None:
+            cls, self._refresh_failing = self._refresh_failing, None
+            self.on_problem(
+                Problem(time.time(), pb.SOCKET, cls, "the token was renewed", "", resolved=True)
+            )
         for topic, channel in list(self.channels.items()):
             if topic == self.probe_topic:
                 continue
@@ -429,10 +458,23 @@ class Supervisor:
                     await channel.push("access_token", {"access_token": token})
 
     async def _refresh_token(self) -> None:
+        """Renew now (a channel was closed for an expired token); failures become incidents."""
         if self.token_keeper is None:
             return
-        with contextlib.suppress(Exception):
-            await self.apply_token(await self.token_keeper.fresh())
+        try:
+            token = await self.token_keeper.fresh()
+        except TokenRefreshError as exc:
+            self._refresh_failed(exc.message)
+            return
+        await self.apply_token(token)
+
+    def _refresh_failed(self, message: str) -> None:
+        """The token keeper could not renew: an incident now, before the token runs out."""
+        cls = pb.classify(message)
+        cls = pb.AUTH_EXPIRED if cls == pb.UNKNOWN else cls
+        self._refresh_failing = cls
+        retry = self.config.auth.retry_s
+        self._problem(pb.SOCKET, cls, f"token refresh failed: {message}", f"retry in {retry:g} s")
 
     # --- frames -------------------------------------------------------------------------------
 
@@ -613,14 +655,8 @@ class Supervisor:
 
 def token_role(token: str | None) -> str | None:
     """The `role` claim of a JWT, unverified (for the incidents' words), None if not a JWT."""
-    if not token or token.count(".") != 2:
-        return None
-    body = token.split(".")[1]
-    try:
-        claims = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        return None
-    role = claims.get("role") if isinstance(claims, dict) else None
+    claims = claims_of(token) if token else None
+    role = claims.get("role") if claims else None
     return role if isinstance(role, str) else None
 
 

@@ -6,7 +6,8 @@ one channel (or the socket) from the first problem until it recovers:
 * repeats while it is open add to its count (realtime-py's rejoin loop on a refused channel is one
   incident with a count, not hundreds), and the latest words and action replace the earlier ones;
 * it closes when the channel is `SUBSCRIBED` again (for a socket incident: connected again; for a
-  rejected postgres_changes binding: the server's next "Subscribed to PostgreSQL");
+  rejected postgres_changes binding: the server's next "Subscribed to PostgreSQL"; for a failing
+  token refresh: the feed's `resolved` problem once a refresh works);
 * a recurrence within `FLAP_S` of closing reopens the same incident (a channel closed every minute
   for its message rate is one flapping incident).
 
@@ -82,6 +83,10 @@ class IncidentLog:
     def record(self, problem: Problem) -> None:
         key = (problem.channel, problem.cls)
         current = self._open.get(key)
+        if problem.resolved:
+            if current is not None:
+                self._close(key, problem.at)
+            return
         explanation, fix = explain(problem)
         if current is not None:
             self._open[key] = replace(

@@ -258,7 +258,9 @@ async def test_a_killed_server_is_a_network_incident_until_it_is_back(fresh_sand
         fresh_sandbox(port=port, data_dir=tmp_path / "net")
         await until(lambda: not w.incidents(pb.NETWORK, "socket")[0]["open"], 10, "the recovery")
         await until(lambda: subscribed(w, "inc-net"), 5, "the rejoin")
-    assert "connection lost (code 1006)" in inc["message"] or "refused" in inc["message"]
+    assert inc["first_message"] == "connection lost (code 1006)"
+    # then the reconnects' own words, one incident for the whole outage
+    assert len(w.incidents(pb.NETWORK, "socket")) == 1
 
 
 # --- limits ------------------------------------------------------------------------------------
@@ -290,3 +292,49 @@ async def test_a_full_project_refuses_the_socket_as_quota_connections(fresh_sand
         await other.close()
     assert "Too many connected users" in inc["message"]
     assert inc["action"].startswith("reconnect in 1") and float(inc["action"].split()[2]) >= 10
+
+
+QUICK_TICK = ("--rate-tick-ms", "500")  # the server's rate counters tick 10x faster
+
+
+async def test_joins_over_the_rate_are_quota_joins_on_the_channel_and_the_socket(fresh_sandbox):
+    sb = fresh_sandbox("--max-joins-per-second", "2", *QUICK_TICK)
+    topic = "inc-joins"
+    async with Watch(sb, [ChannelConfig(topic=topic)]) as w:
+        await until(lambda: subscribed(w, topic), 5, "the join")
+        other = await Wire.open(sb.url, sb.anon_key)
+        try:
+            for i in range(11):  # over 2/s at the next tick
+                await other.join(f"someone-{i}")
+        finally:
+            await other.close()
+        await asyncio.sleep(0.8)
+        post(sb, "/sandbox/v1/phx_error", {"topic": topic})  # the monitor must join again
+        inc = await w.incident(pb.QUOTA_JOINS, topic)
+        socket_inc = await w.incident(pb.QUOTA_JOINS, "socket")
+    assert inc["message"] == "ClientJoinRateLimitReached: Too many joins per second"
+    assert inc["action"] == "rejoin in 30 s"
+    # the server closed the socket after the refusal: that close is the quota's, not idleness
+    assert socket_inc["message"].startswith(("closed by server (code 100", "HTTP 429"))
+
+
+async def test_presence_over_the_tenants_rate_is_quota_presence(fresh_sandbox):
+    sb = fresh_sandbox("--max-presence-events-per-second", "1", *QUICK_TICK)
+    topic = "inc-presence"
+    a = await Wire.open(sb.url, sb.anon_key)
+    b = await Wire.open(sb.url, sb.anon_key)
+    try:
+        ja, _ = await a.join(topic, {"presence": {"key": "a", "enabled": True}})
+        jb, _ = await b.join(topic, {"presence": {"key": "b", "enabled": True}})
+        for wire, jr, n in ((a, ja, 1), (b, jb, 2)):  # 8 presence messages in one tick
+            track = {"event": "track", "payload": {"n": n}}
+            await wire.send(f"realtime:{topic}", "presence", track, None, jr)
+        await asyncio.sleep(0.8)
+        channel = ChannelConfig(topic=topic, presence=True, presence_key="monitor")
+        async with Watch(sb, [channel]) as w:  # its join's state sync is over the limit
+            inc = await w.incident(pb.QUOTA_PRESENCE, topic)
+    finally:
+        await a.close()
+        await b.close()
+    assert inc["message"] == "Too many presence messages per second"
+    assert inc["action"] == "rejoin in 30 s"

@@ -169,3 +169,88 @@ async def test_an_unreachable_gotrue_is_an_error_not_a_crash():
         TokenRefreshError, match=r"could not reach http://127.0.0.1:9/auth/v1/token"
     ):
         await keeper.fresh()
+
+
+async def test_a_private_watch_outlives_five_token_lifetimes_with_no_gap(short_sandbox, auth):
+    """Issue 12: a watch with a short user token on a private channel keeps delivering past many
+    expiries (2-minute tokens for 10 minutes, here 6-second tokens for 30 s): the Supervisor's
+    keeper renews before each expiry and sends `access_token`, so the server never closes it."""
+    import psycopg2
+
+    from feeds.settings import FeedConfig
+    from feeds.supervisor import Supervisor
+    from metrics.store import Store
+
+    topic = "refresh-room"
+    conn = psycopg2.connect(short_sandbox.db_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""do $$ begin create policy "{topic} read" on realtime.messages for select
+            to authenticated using ((select realtime.topic()) = '{topic}');
+            exception when duplicate_object then null; end $$"""
+        )
+    conn.close()
+    session = signup(auth)
+    config = FeedConfig.model_validate(
+        {
+            "connection": {"access_token": session["access_token"]},
+            "channels": [{"topic": topic, "private": True}],
+            "auth": {"refresh": "gotrue", "refresh_token": session["refresh_token"]},
+            "probes": {"broadcast": {"interval_s": 0.5}, "database": {"enabled": False}},
+        }
+    )
+    store = Store()
+    sup = Supervisor(
+        config,
+        url=short_sandbox.url,
+        key=short_sandbox.anon_key,
+        on_event=store.ingest,
+        on_status=store.record_status,
+        on_subscription=store.record_subscription,
+        on_problem=store.record_problem,
+    )
+    run_s, every = 5 * JWT_EXP, 0.25
+    sent: list[int] = []
+    sup.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(r[1] == "SUBSCRIBED" for r in store.snapshot().channel_states):
+            assert time.monotonic() < deadline, "the private channel never joined"
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(timeout=10) as http:
+            started = time.monotonic()
+            while time.monotonic() - started < run_s:
+                n = len(sent)
+                r = await http.post(
+                    short_sandbox.url + "/realtime/v1/api/broadcast",
+                    headers={
+                        "apikey": short_sandbox.service_role_key,
+                        "Authorization": f"Bearer {short_sandbox.service_role_key}",
+                    },
+                    json={
+                        "messages": [
+                            {"topic": topic, "event": "tick", "payload": {"n": n}, "private": True}
+                        ]
+                    },
+                )
+                assert r.status_code == 202, r.text
+                sent.append(n)
+                await asyncio.sleep(started + len(sent) * every - time.monotonic())
+        await asyncio.sleep(1.0)
+        snap = store.snapshot()
+    finally:
+        await sup.stop()
+    ticks = [
+        (e.received_at, e.payload["payload"]["n"])
+        for _, e in snap.events_after(0)
+        if e.kind == "broadcast" and e.event == "tick"
+    ]
+    assert sorted(n for _, n in ticks) == sent  # every message, none twice
+    gaps = [b - a for (a, _), (b, _) in pairwise(ticks)]
+    assert max(gaps) < 4 * every, max(gaps)  # no dark spell at any expiry
+    states = [s for s in snap.channel_states if s[0] == topic]
+    assert [s[1] for s in states] == ["SUBSCRIBED"] and states[0][4] is None  # never errored
+    assert [i.cls for i in snap.incidents] == []
+    renewed = expires_at(sup.token or "")
+    assert renewed is not None and renewed > expires_at(session["access_token"]) + 4 * JWT_EXP
