@@ -109,15 +109,43 @@ def subscribed(w: Watch, channel: str) -> bool:
     return w.states(channel) == [SUBSCRIBED]
 
 
+def broadcast(sb, topic: str, n: int) -> None:
+    """n broadcasts to a public topic through the REST endpoint, as a backend sends them."""
+    messages = [{"topic": topic, "event": "bystander", "payload": {"n": i}} for i in range(n)]
+    request = urllib.request.Request(
+        f"{sb.url}/realtime/v1/api/broadcast",
+        data=json.dumps({"messages": messages}).encode(),
+        method="POST",
+        headers={"apikey": sb.anon_key, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 202
+
+
+def delivered(w: Watch, topic: str) -> int:
+    return w.store.snapshot().totals["by_event"].get((topic, "broadcast", "bystander"), 0)
+
+
+async def nothing_lost(w: Watch, sb, topic: str, n: int, before: int = 0) -> None:
+    """Send n more to `topic` and see each one arrive: the incident cost the others nothing."""
+    broadcast(sb, topic, n)
+    await until(lambda: delivered(w, topic) >= before + n, 5, f"{n} broadcasts on {topic}")
+    await asyncio.sleep(0.2)
+    assert delivered(w, topic) == before + n
+
+
 # --- refusals at join time ---------------------------------------------------------------------
 
 
 async def test_a_private_channel_the_role_may_not_read_is_policy_denied(sandbox):
-    topic = "inc-private-room"
+    topic, bystander = "inc-private-room", "inc-bystander-policy"
     started = time.monotonic()
-    async with Watch(sandbox, [ChannelConfig(topic=topic, private=True)]) as w:
+    channels = [ChannelConfig(topic=topic, private=True), ChannelConfig(topic=bystander)]
+    async with Watch(sandbox, channels) as w:
         inc = await w.incident(pb.POLICY_DENIED, topic)
         assert time.monotonic() - started < REPORT_WITHIN_S
+        await until(lambda: subscribed(w, bystander), 5, "the other channel's join")
+        await nothing_lost(w, sandbox, bystander, 20)
         body = w.report()
     assert inc["open"] and inc["count"] == 1
     assert inc["message"] == (
@@ -210,11 +238,14 @@ async def test_the_servers_drain_is_a_server_restart_that_closes_on_reconnect(fr
     sb = fresh_sandbox()
     async with Watch(sb, [ChannelConfig(topic="inc-drain")]) as w:
         await until(lambda: subscribed(w, "inc-drain"), 5, "the join")
+        await nothing_lost(w, sb, "inc-drain", 10)
         asked = time.monotonic()
         post(sb, "/sandbox/v1/disconnect")
         inc = await w.incident(pb.SERVER_RESTART, "socket")
         assert time.monotonic() - asked < REPORT_WITHIN_S
         await until(lambda: not w.incidents(pb.SERVER_RESTART)[0]["open"], 5, "the recovery")
+        await until(lambda: subscribed(w, "inc-drain"), 5, "the rejoin")
+        await nothing_lost(w, sb, "inc-drain", 10, before=10)
         closed = w.incidents(pb.SERVER_RESTART)[0]
         malformed = w.sup.malformed_frames
     assert inc["first_message"] == "Server requested disconnect"
@@ -224,12 +255,15 @@ async def test_the_servers_drain_is_a_server_restart_that_closes_on_reconnect(fr
 
 
 async def test_a_crashed_channel_is_server_crash_and_recovers_on_rejoin(sandbox):
-    topic = "inc-crash"
-    async with Watch(sandbox, [ChannelConfig(topic=topic)]) as w:
-        await until(lambda: subscribed(w, topic), 5, "the join")
+    topic, bystander = "inc-crash", "inc-bystander-crash"
+    async with Watch(sandbox, [ChannelConfig(topic=topic), ChannelConfig(topic=bystander)]) as w:
+        await until(lambda: subscribed(w, topic) and subscribed(w, bystander), 5, "the joins")
+        await nothing_lost(w, sandbox, topic, 10)
         post(sandbox, "/sandbox/v1/phx_error", {"topic": topic})
         inc = await w.incident(pb.SERVER_CRASH, topic)
+        await nothing_lost(w, sandbox, bystander, 10)  # the other channel did not notice
         await until(lambda: not w.incidents(pb.SERVER_CRASH, topic)[0]["open"], 5, "the rejoin")
+        await nothing_lost(w, sandbox, topic, 10, before=10)  # the rejoined channel delivers
     assert "phx_error" in inc["message"]
     assert inc["action"] == "rejoin in 1 s"
 
@@ -273,7 +307,7 @@ async def test_more_channels_than_the_server_allows_is_quota_channels_not_a_dead
     channels = [ChannelConfig(topic=f"inc-many-{i}") for i in range(3)]
     async with Watch(sb, channels) as w:
         inc = await w.incident(pb.QUOTA_CHANNELS, "inc-many-2")
-        await asyncio.sleep(1.5)
+        await nothing_lost(w, sb, "inc-many-0", 10)
         snap = w.store.snapshot()
     assert inc["message"] == "ChannelRateLimitReached: Too many channels"
     assert inc["action"].startswith("stopped rejoining")
