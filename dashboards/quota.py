@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import panel as pn
 
-from metrics.quota import Gauge
+from metrics.quota import Gauge, probe_messages_per_s
 from metrics.snapshot import Snapshot
 
 from .live import LiveView, set_if_changed
@@ -79,7 +79,7 @@ def gauge_row(g: Gauge) -> str:
     )
 
 
-def quota_markup(gauges: Sequence[Gauge], plan: str) -> str:
+def quota_markup(gauges: Sequence[Gauge], plan: str, probes_per_s: float = 0.0) -> str:
     """The whole block: a title naming the plan and whose figures these are, one row a gauge."""
     if not gauges:
         return ""
@@ -96,7 +96,9 @@ def quota_markup(gauges: Sequence[Gauge], plan: str) -> str:
         f'<div class="title">Quotas · {esc(plan)} plan <span class="meta">{esc(whose)}</span>'
         f"</div>{rows}"
         f'<div class="legend">hatched: the monitor\'s own share · tick: alert at '
-        f"{alert_pct:g} % · rates: the larger of the server's average and the last tick</div>"
+        f"{alert_pct:g} % · rates: the larger of the server's average and the last tick · "
+        f"the monitor's probes cost {fmt_number(probes_per_s, 1)} msgs/s ([probes] interval_s)"
+        "</div>"
         "</div>"
     )
 
@@ -114,6 +116,8 @@ class QuotaView(LiveView):
         data = self.data
         plan = getattr(data.quota, "plan", "")
         markup = data.derived(
-            snap, "quota-markup", lambda: quota_markup(data.quota_gauges(snap), plan)
+            snap,
+            "quota-markup",
+            lambda: quota_markup(data.quota_gauges(snap), plan, probe_messages_per_s(snap)),
         )
         set_if_changed(self.pane, markup)

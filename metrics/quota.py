@@ -200,6 +200,19 @@ def own_rates(snap: Snapshot, tick_s: float, window_s: float) -> dict[str, tuple
     }
 
 
+def probe_messages_per_s(snap: Snapshot, over_s: float = 60.0) -> float:
+    """What the monitor's probes cost the messages quota, per second over the last `over_s`
+    (or the time watched, if shorter): two messages a round trip, one a database probe. It is
+    the price of `[probes]`; a slower `interval_s` lowers it."""
+    cap = snap.cap
+    span = min(over_s, cap.eff)
+    if span <= 0:
+        return 0.0
+    recent = cap.sample_src[cap.sample_t >= cap.now - span]
+    cost = sum(per * int((recent == src).sum()) for src, per in _PROBE_SOURCES.items())
+    return cost / max(span, 1.0)
+
+
 def largest_payload_kb(snap: Snapshot, kind: str) -> float:
     """The largest `kind` message received in the window among the events held, in KB (its size
     on the wire, envelope included: a little over the payload, so on the safe side)."""

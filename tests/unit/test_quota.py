@@ -382,3 +382,19 @@ def test_overview_shows_one_bar_per_gauge_under_the_tiles_and_keeps_nothing_per_
     assert quota_markup([], "free") == ""
     bare = Overview(data=SharedSnapshots(store=store, alerts=AlertsConfig()))
     assert bare.quotas.pane.object == ""  # no [quota] given: no bars
+
+
+def test_the_probes_cost_is_shown_from_what_they_sent():
+    """Issue 12 scope 5: the probes' rate is configurable, so its quota cost is shown: a round
+    trip a second is two messages a second (the send and its echo)."""
+    from feeds.events import Event, StatusChange
+    from metrics.quota import probe_messages_per_s
+    from metrics.store import Store
+
+    store = Store()
+    store.record_status(StatusChange(1000.0, "connected"))
+    for i in range(60):
+        store.ingest(Event(1000.5 + i, "monitor-probe-x", "probe", "rtt", latency_ms=12.0))
+    snap = store.snapshot(now=1060.0)
+    assert probe_messages_per_s(snap) == pytest.approx(2.0)
+    assert probe_messages_per_s(store.snapshot(now=1000.0)) == 0.0
