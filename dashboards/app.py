@@ -1,6 +1,6 @@
-"""The pages: one template, a page per `?page=` (overview, slots, presence, inspector), and the
-wall at `/wall` or `?view=wall`. Each page builds only its own view, so a session costs what
-its page needs and nothing more.
+"""The pages: one template, a page per `?page=` (overview, incidents, slots, presence,
+inspector), and the wall at `/wall` or `?view=wall`. Each page builds only its own view, so a
+session costs what its page needs and nothing more.
 
 Nothing here starts anything: the composition root (`monitor`) hands in the shared snapshots,
 the dashboard settings and, if it can send, the test-broadcast command. A notebook calls
@@ -17,6 +17,7 @@ from panel.theme.fast import Fast
 
 from metrics.shared import SharedSnapshots
 
+from .incidents import IncidentsView
 from .inspector import Inspector
 from .live import LiveView
 from .overview import Overview
@@ -31,6 +32,7 @@ Fast._resources = {**Fast._resources, "font": {}}
 
 PAGES: dict[str, tuple[str, type[LiveView]]] = {
     "overview": ("Overview", Overview),
+    "incidents": ("Incidents", IncidentsView),
     "slots": ("Live slots", Slots),
     "presence": ("Presence", Presence),
     "inspector": ("Inspector", Inspector),

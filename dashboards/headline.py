@@ -4,14 +4,19 @@
 Overview and the wall both render from it, so the same state is the same colour on both: a
 number whose rule is off is `info`, a rule with no data yet `nodata`, and the channels tile is
 `alert` when any channel failed, `warn` while some are still joining, `ok` when all are joined.
+
+`health(snapshot)` says what the status badge adds past the socket: a connected socket whose
+channels are down or that has incidents open is not healthy, and the badge names their class.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from metrics.alerts import Check
+from metrics.incidents import Incident
 from metrics.snapshot import LatencyStats, Snapshot
 
 from .markup import fmt_ms, fmt_number
@@ -78,3 +83,66 @@ def headline(snap: Snapshot, checks: dict[str, Check]) -> dict[str, Tile]:
          f"{snap.reconnects_total} since start"),
     ]  # fmt: skip
     return {t[0]: Tile(*t) for t in tiles}
+
+
+# --- health past the socket: what the badge, the chips and the wall say about incidents --------
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What the status badge adds to the socket's status: `text` ("" when all is well) names
+    the channels down and the classes of the open incidents; `alert` turns the badge red, which
+    only a connected socket needs (the other statuses have their own colours)."""
+
+    alert: bool
+    text: str
+
+
+def _classes(incidents: Iterable[Incident], shown: int = 2) -> str:
+    """The distinct classes, latest first, up to `shown` of them named."""
+    distinct = list(dict.fromkeys(i.cls for i in incidents))
+    return ", ".join(distinct[:shown]) + (", …" if len(distinct) > shown else "")
+
+
+def down_channels(snap: Snapshot) -> list[str]:
+    """Watched channels that are down now, in their order: failed, not subscribed for longer
+    than the grace (`metrics.health`), or not subscribed with an incident open on them."""
+    flagged = {i.channel for i in snap.open_incidents if i.channel}
+    late = {ch for ch, _ in snap.channels_down()}
+    return [
+        row[0]
+        for row in snap.channel_states
+        if row[1] in FAILED_STATES
+        or (row[1] != "SUBSCRIBED" and (row[0] in late or row[0] in flagged))
+    ]
+
+
+def health(snap: Snapshot) -> Health:
+    """The badge's words past the socket: "3 of 3 channels down: auth.expired", "1 open
+    incident: subscription.invalid", both joined by " · "; for a socket that is not connected,
+    the class of its own incident."""
+    opened = snap.open_incidents
+    status = snap.status.status
+    if status != "connected":
+        named = _classes(i for i in opened if not i.channel)
+        return Health(False, named)
+    down = down_channels(snap)
+    on_down = [i for i in opened if i.channel in down]
+    elsewhere = [i for i in opened if i.channel not in down]
+    parts = []
+    if down:
+        total = len(snap.channel_states)
+        named = _classes(on_down)
+        noun = "channel" if total == 1 else "channels"
+        parts.append(f"{len(down)} of {total} {noun} down" + (f": {named}" if named else ""))
+    if elsewhere:
+        named = _classes(elsewhere)
+        noun = "incident" if len(elsewhere) == 1 else "incidents"
+        more = " more" if down else ""
+        parts.append(f"{len(elsewhere)}{more} open {noun}: {named}")
+    return Health(bool(parts), " · ".join(parts))
+
+
+def channel_flags(snap: Snapshot) -> dict[str, tuple[str, str]]:
+    """channel -> (class, the server's words) of its latest open incident, for the chips."""
+    return {ch: (i.cls, i.message) for ch, i in snap.channel_incidents().items() if ch}

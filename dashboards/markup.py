@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .theme import LEVEL_COLORS, STATUS_COLORS, SUBSCRIBE_COLORS
 
@@ -86,14 +86,20 @@ def status_badge(
     age_s: float | None,
     target: str,
     now: float | None = None,
+    trouble: str = "",
+    alert: bool = False,
 ) -> str:
+    """The socket's status; `trouble` (headline.health) is added to it ("CONNECTED · 1 of 3
+    channels down: policy.denied") and `alert` paints it in the alert colour."""
     now = time.time() if now is None else now
     status = status or "connecting"
-    color = STATUS_COLORS.get(status, "#64748b")
+    color = LEVEL_COLORS["alert"] if alert else STATUS_COLORS.get(status, "#64748b")
     held = fmt_duration(now - since) if since else "–"
+    why = f'<span class="why"> · {esc(trouble)}</span>' if trouble else ""
     parts = [
         f'<span class="rm-badge" style="--st:{color}" data-testid="status-badge" '
-        f'data-status="{esc(status)}"><span class="dot"></span>{esc(status.upper())}</span>',
+        f'data-status="{esc(status)}" data-health="{"alert" if alert else "ok"}">'
+        f'<span class="dot"></span><span>{esc(status.upper())}{why}</span></span>',
         f'<span class="detail">for {held}</span>',
         f'<span class="detail">last message {fmt_age(age_s)}</span>',
         f'<span class="detail">{esc(target)}</span>',
@@ -103,16 +109,27 @@ def status_badge(
     return '<div class="rm-status">' + "".join(parts) + "</div>"
 
 
-def subscription_chips(states: Sequence[tuple[str, str, str | None]]) -> str:
+def subscription_chips(
+    states: Sequence[tuple[str, str, str | None]],
+    incidents: Mapping[str, tuple[str, str]] | None = None,
+) -> str:
+    """One chip per channel: "room · SUBSCRIBED", or with an open incident (`incidents`:
+    channel -> (class, the server's words)) "room · auth.expired" in the alert colour, the
+    server's words as its tooltip."""
     if not states:
         return '<div class="rm-empty">no channels joined yet</div>'
     chips = []
     for channel, state, error in states:
         color = SUBSCRIBE_COLORS.get(state, "#64748b")
         title = f' title="{esc(error)}"' if error else ""
+        shown, cls = state, ""
+        if incidents and channel in incidents:
+            cls, words = incidents[channel]
+            color, shown, title = LEVEL_COLORS["alert"], cls, f' title="{esc(words)}"'
         chips.append(
-            f'<span class="rm-chip" style="--st:{color}"{title}>{esc(channel)} · '
-            f"{esc(state)}</span>"
+            f'<span class="rm-chip" style="--st:{color}"{title} data-testid="channel-chip" '
+            f'data-channel="{esc(channel)}" data-state="{esc(state)}" data-class="{esc(cls)}">'
+            f"{esc(channel)} · {esc(shown)}</span>"
         )
     return '<div class="rm-chips">' + "".join(chips) + "</div>"
 

@@ -2,6 +2,8 @@
 
 From top to bottom: a header (title, status, clock); a STALE banner with the data's age whenever
 the feed is down or nothing (not even the monitor's own probe) has arrived for `stale_after_s`;
+the latest open incident in large type (its class, channel, age and fix), only while one is open,
+with the status in the alert colour while channels are down or incidents open;
 the five numbers that matter, coloured exactly as on the Overview (`headline`); the last
 minutes of message rate and latency as large sparklines; every channel's state; and up to eight
 live-slot cards. Sizes are in a unit tied to the viewport (see `WALL_STYLES`), so the same page
@@ -25,16 +27,30 @@ from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
 from .charts import latency_columns, rate_columns
-from .headline import headline
+from .headline import channel_flags, headline, health
 from .live import LiveView, set_if_changed
 from .markup import esc, fmt_duration, fmt_ms, fmt_number, sparkline, tile
 from .slots import SlotCards
-from .theme import STATUS_COLORS, STYLES, SUBSCRIBE_COLORS, WALL_STYLES
+from .theme import LEVEL_COLORS, STATUS_COLORS, STYLES, SUBSCRIBE_COLORS, WALL_STYLES
 
 WALL_CARDS = 8
 WALL_CHIPS = 8
 WALL_TILES = ("uptime", "rate", "p95", "subs", "reconnects")
 TREND_SECONDS = 300
+# The open incident, under the header: its class in the largest type after the status, then
+# where, how long and the fix; two lines at most, so the tiles and the cards keep their places.
+INCIDENT_STYLES = """
+.rm-wall-incident { margin: calc(var(--u) * 0.3) calc(var(--u) * 1.4);
+  padding: calc(var(--u) * 0.5) calc(var(--u) * 1.1); border-radius: calc(var(--u) * 0.7);
+  background: #450a0a; border-left: calc(var(--u) * 0.6) solid #dc2626; color: #fff; }
+.rm-wall-incident .what { font-size: calc(var(--u) * 2.2); font-weight: 800; line-height: 1.15;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.rm-wall-incident .cls { color: #fca5a5; }
+.rm-wall-incident .meta { font-weight: 600; color: #fecaca; font-size: calc(var(--u) * 1.5); }
+.rm-wall-incident .fix { font-size: calc(var(--u) * 1.3); line-height: 1.25; color: #f1f5f9;
+  margin-top: calc(var(--u) * 0.2); display: -webkit-box; -webkit-line-clamp: 2;
+  -webkit-box-orient: vertical; overflow: hidden; }
+"""
 
 
 def stale_for(snap: Snapshot, stale_after_s: float) -> float | None:
@@ -77,13 +93,20 @@ def trends_markup(snap: Snapshot) -> str:
 
 
 def channels_markup(snap: Snapshot) -> str:
-    """Up to WALL_CHIPS channel chips, the ones not subscribed first; the subscribed rest as one
-    count, so a wall watching many channels still shows every failure and nothing is cut."""
-    states = sorted(snap.channel_states, key=lambda row: row[1] == "SUBSCRIBED")
+    """Up to WALL_CHIPS channel chips, the ones not subscribed or with an open incident first
+    (named by its class, in the alert colour); the subscribed rest as one count, so a wall
+    watching many channels still shows every failure and nothing is cut."""
+    flags = channel_flags(snap)
+    states = sorted(
+        snap.channel_states, key=lambda row: row[1] == "SUBSCRIBED" and row[0] not in flags
+    )
     shown = states if len(states) <= WALL_CHIPS else states[: WALL_CHIPS - 1]
     rest = len(states) - len(shown)
     chips = "".join(
-        f'<span class="rm-wall-chip" style="--st:{SUBSCRIBE_COLORS.get(state, "#64748b")}" '
+        f'<span class="rm-wall-chip" style="--st:{LEVEL_COLORS["alert"]}" '
+        f'title="{esc(flags[channel][1])}">{esc(channel)} · {esc(flags[channel][0])}</span>'
+        if channel in flags
+        else f'<span class="rm-wall-chip" style="--st:{SUBSCRIBE_COLORS.get(state, "#64748b")}" '
         f'title="{esc(channel)}">{esc(channel)} · {esc(state)}</span>'
         for channel, state, *_ in shown
     )
@@ -95,9 +118,26 @@ def channels_markup(snap: Snapshot) -> str:
     return f'<div class="rm-wall-chips" data-testid="wall-channels">{chips}</div>'
 
 
+def incident_markup(snap: Snapshot) -> str:
+    """The latest open incident in large type (class, where, for how long, the fix); nothing
+    when none is open."""
+    opened = snap.open_incidents
+    if not opened:
+        return ""
+    inc = opened[0]
+    times = f" · ×{inc.count}" if inc.count > 1 else ""
+    more = f" · +{len(opened) - 1} more open" if len(opened) > 1 else ""
+    return (
+        f'<div class="rm-wall-incident" data-testid="wall-incident" data-class="{esc(inc.cls)}">'
+        f'<div class="what"><span class="cls">{esc(inc.cls)}</span> on {esc(inc.where)} '
+        f'<span class="meta">for {fmt_duration(snap.now - inc.opened_at)}{times}{more}</span>'
+        f'</div><div class="fix">What to do: {esc(inc.fix)}</div></div>'
+    )
+
+
 def head_markup(snap: Snapshot, checks: dict[str, Any], title: str, stale_after_s: float) -> str:
     st = snap.status.status or "connecting"
-    color = STATUS_COLORS.get(st, "#64748b")
+    color = LEVEL_COLORS["alert"] if health(snap).alert else STATUS_COLORS.get(st, "#64748b")
     banner = ""
     stale = stale_for(snap, stale_after_s)
     if stale is not None:
@@ -116,7 +156,8 @@ def head_markup(snap: Snapshot, checks: dict[str, Any], title: str, stale_after_
         f'<div class="rm-wall"><div class="rm-wall-head"><div class="rm-wall-title">'
         f'{esc(title)}</div><div class="rm-wall-status" style="--st:{color}" '
         f'data-testid="wall-status">{esc(st.upper())}</div><div class="rm-wall-clock">{clock}'
-        f'</div></div>{banner}<div class="rm-wall-tiles">{cells}</div>{trends_markup(snap)}'
+        f'</div></div>{banner}{incident_markup(snap)}<div class="rm-wall-tiles">{cells}</div>'
+        f"{trends_markup(snap)}"
         f"{channels_markup(snap)}</div>"
     )
 
@@ -126,7 +167,7 @@ class Wall(LiveView):
     stale_after_s = param.Number(10.0, bounds=(0, None))
 
     def layout(self) -> pn.viewable.Viewable:
-        styles = [STYLES, WALL_STYLES]
+        styles = [STYLES, WALL_STYLES, INCIDENT_STYLES]
         self.head = pn.pane.HTML("", stylesheets=styles, sizing_mode="stretch_width", margin=0)
         self.cards = SlotCards(
             max_cards=WALL_CARDS, styles=styles, css_class="rm-wall-slots", wrapper="rm-wall"

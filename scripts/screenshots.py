@@ -1,13 +1,20 @@
 """Take the README's screenshots: every page of a live `make serve`, light and dark.
 
-Usage: .venv/bin/python scripts/screenshots.py [--wait 40] [--out docs]
+Usage: .venv/bin/python scripts/screenshots.py [--wait 40] [--out docs] [--only NAME ...]
 Starts `python -m monitor serve` with no watch config (so it runs the sandbox with all demo
 scenarios), waits for traffic, then captures each page with Debian's Chromium.
+
+The Incidents page (and the wall with an incident open) needs things to go wrong, which the demo
+does not: for those a sandbox with the demo is started apart (the tests' launcher) and watched
+with the anon key, the demo's channels plus a private channel the anon role may not read and a
+filter on a column that does not exist (both stay open); then the sandbox's fault hooks crash a
+channel and drain the socket (both close again once the monitor has rejoined and reconnected).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import subprocess
 import sys
@@ -24,13 +31,101 @@ PAGES = [
     ("inspector", "/app?page=inspector", 1440, 1100),
     ("wall", "/wall", 1920, 1080),
 ]
+FAULT_PAGES = [
+    ("incidents", "/app?page=incidents", 1440, 900),
+    ("wall-incident", "/wall", 1920, 1080),
+]
+FAULTS = """
+[[channels]]
+topic = "private:ops-room"
+private = true
+
+[[channels]]
+topic = "demo-rows-filtered"
+[[channels.postgres_changes]]
+table = "demo_items"
+filter = "nosuch=eq.1"
+"""
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def fault_hook(sb, path: str, body: dict) -> None:
+    request = urllib.request.Request(
+        sb.url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "apikey": sb.service_role_key,
+            "Authorization": f"Bearer {sb.service_role_key}",
+            "Content-Type": "application/json",
+        },
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def fault_shots(out: Path, names: set[str], wait: float) -> None:
+    """The pages that show incidents, from a watch that goes wrong on purpose."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dashboard_process import DashboardServer, watch_toml
+    from sandbox_process import start_sandbox
+
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        sb = start_sandbox(tmp / "data", "--demo", changes="poll")
+        config = watch_toml(sb, tmp / "watch.toml")
+        with config.open("a") as f:
+            f.write(FAULTS)
+        server = DashboardServer(config, tmp / "panel.log")
+        try:
+            time.sleep(wait)
+            fault_hook(sb, "/sandbox/v1/phx_error", {"topic": "demo"})
+            time.sleep(3)
+            fault_hook(sb, "/sandbox/v1/disconnect", {})
+            time.sleep(6)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
+                )
+                for name, path, width, height in FAULT_PAGES:
+                    if name not in names:
+                        continue
+                    page = browser.new_page(viewport={"width": width, "height": height})
+                    page.goto(server.base + path)
+                    page.wait_for_timeout(5000)
+                    if name == "incidents":  # open the refused private channel's row
+                        row = page.locator(".tabulator-row", has_text="policy.denied").first
+                        row.locator(".tabulator-cell", has_text="►").first.click()
+                        page.mouse.move(0, 0)  # no hover highlight on the row
+                        page.get_by_text("Incidents", exact=True).last.scroll_into_view_if_needed()
+                        page.wait_for_timeout(1500)
+                    page.screenshot(path=str(out / f"{name}.png"))
+                    page.close()
+                    print(out / f"{name}.png")
+                browser.close()
+        finally:
+            server.stop()
+            sb.stop()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--wait", type=float, default=40.0, help="seconds of traffic before shots")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="only these shots (file stems)")
     args = ap.parse_args()
+    every = {name for name, *_ in PAGES + FAULT_PAGES}
+    names = set(args.only or every)
+    if names - every:
+        raise SystemExit(f"no such shot: {', '.join(sorted(names - every))}")
+    args.out.mkdir(exist_ok=True)
+    if names & {name for name, *_ in FAULT_PAGES}:
+        fault_shots(args.out, names, min(args.wait, 15.0))
+    if not names & {name for name, *_ in PAGES}:
+        return 0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -66,6 +161,8 @@ def main() -> int:
                 ],
             )
             for name, path, width, height in PAGES:
+                if name not in names:
+                    continue
                 page = browser.new_page(viewport={"width": width, "height": height})
                 page.goto(base + path)
                 page.wait_for_timeout(6000)
