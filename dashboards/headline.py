@@ -66,10 +66,14 @@ def headline(snap: Snapshot, checks: dict[str, Check]) -> dict[str, Tile]:
     commit = snap.latency.get("commit") or LatencyStats()
     rtt = snap.latency.get("probe_rtt") or LatencyStats()
     subs = snap.subscription_counts
-    uptime = snap.uptime
+    uptime, socket_up = snap.uptime, snap.socket_uptime
+    # uptime counts the channels; when they cost it something, say what the socket alone had
+    uptime_note = window_label(snap.effective_window_s)
+    if not math.isnan(uptime) and not math.isnan(socket_up) and socket_up - uptime >= 0.0001:
+        uptime_note = f"socket {socket_up * 100:.2f}% · {uptime_note}"
     tiles = [
         ("uptime", "Uptime", "–" if math.isnan(uptime) else f"{uptime * 100:.2f}%",
-         level("uptime"), window_label(snap.effective_window_s)),
+         level("uptime"), uptime_note),
         ("rate", "Messages/s", fmt_number(snap.rate_total), level("rate"),
          f"{snap.totals.get('messages', 0):,} total"),
         ("p50", "Latency p50", fmt_ms(commit.p50), level("latency_p95_ms"), "commit → receive"),

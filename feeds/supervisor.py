@@ -91,6 +91,7 @@ class Supervisor:
         self._join_limited_at = -math.inf
         self._configs = {c.topic: c for c in config.channels}
         self._drop_code: int | None = None
+        self._drain_announced = False  # this session's "Server requested disconnect" was seen
         # renews the watched channels' token before it expires ([auth] refresh)
         self.token_keeper: TokenKeeper | None = None
         if config.auth.refresh != "none":
@@ -178,7 +179,8 @@ class Supervisor:
             limited = time.monotonic() - self._join_limited_at < JOIN_LIMIT_CLOSE_S
             cls = pb.classify_close(code, reason, join_limited=limited)
             delay = self._backoff(0)
-            self._problem(pb.SOCKET, cls, reason, f"reconnect in {delay:.1f} s")
+            if not (self._drain_announced and cls == pb.SERVER_RESTART):  # the same restart
+                self._problem(pb.SOCKET, cls, reason, f"reconnect in {delay:.1f} s")
             await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
@@ -191,6 +193,7 @@ class Supervisor:
         self._dropped = asyncio.Event()
         self._drop_reason = ""
         self._drop_code = None
+        self._drain_announced = False
         self._probe_sent.clear()  # probes lost with the last socket are the outage, not timeouts
         self._db_sent.clear()
         self._probe_missed = 0
@@ -371,7 +374,9 @@ class Supervisor:
         message = str(payload.get("message") or "")
         status = payload.get("status")
         if status == "ok":
-            if "Server requested disconnect" in message:
+            # sent on every channel before the drain: one restart, however many channels
+            if "Server requested disconnect" in message and not self._drain_announced:
+                self._drain_announced = True
                 self._problem(pb.SOCKET, pb.SERVER_RESTART, message, "reconnect")
             return True
         if status != "error":

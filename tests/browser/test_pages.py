@@ -16,6 +16,7 @@ PAGES = [
     "/app?page=slots",
     "/app?page=presence",
     "/app?page=inspector",
+    "/app?page=incidents",
     "/wall",
     "/app?view=wall",
     "/app?page=overview&theme=dark",
