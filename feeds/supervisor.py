@@ -92,6 +92,7 @@ class Supervisor:
         self._configs = {c.topic: c for c in config.channels}
         self._drop_code: int | None = None
         self._drain_announced = False  # this session's "Server requested disconnect" was seen
+        self._probe_paused_until = -math.inf  # the server shut the probe's channel until then
         # renews the watched channels' token before it expires ([auth] refresh)
         self.token_keeper: TokenKeeper | None = None
         if config.auth.refresh != "none":
@@ -194,6 +195,7 @@ class Supervisor:
         self._drop_reason = ""
         self._drop_code = None
         self._drain_announced = False
+        self._probe_paused_until = -math.inf
         self._probe_sent.clear()  # probes lost with the last socket are the outage, not timeouts
         self._db_sent.clear()
         self._probe_missed = 0
@@ -344,6 +346,7 @@ class Supervisor:
         topic = str(frame.get("topic") or "")
         topic = topic[9:] if topic.startswith("realtime:") else topic
         if topic == self.probe_topic or join_topic == self.probe_topic:
+            self._probe_control(event, payload)
             return True
         if event == "phx_reply":
             if join_topic is not None and payload.get("status") == "error":
@@ -540,13 +543,36 @@ class Supervisor:
 
     # --- probes -------------------------------------------------------------------------------
 
+    def _probe_control(self, event: Any, payload: dict[str, Any]) -> None:
+        """The server shut the probe's channel (over the messages quota, the probe's echoes are
+        deliveries like any other): its silence then says nothing about the socket. Pause the
+        probe and join its channel again after the plan's delay; the watched channels, which get
+        the same words, carry the incident."""
+        if event != "system" or payload.get("status") != "error" or self._stopping:
+            return
+        cls = pb.classify(str(payload.get("message") or ""))
+        delay = self._plan(cls).delay(1) if self._plan(cls).rejoin else 30.0
+        self._probe_paused_until = time.monotonic() + delay
+        self._spawn(self._rejoin_probe(delay), "rejoin-probe")
+
+    async def _rejoin_probe(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        client = self.client
+        if client is not None and client.is_connected:
+            await self._join_probe(client)
+
     async def _broadcast_probe(self, client: MonitoredClient) -> None:
         """Round trip through the server's fan-out: send to our own channel, time the echo."""
         cfg = self.config.probes.broadcast
         if not cfg.enabled:
             return
-        channel = self.channels[self.probe_topic]
         while True:
+            channel = self.channels.get(self.probe_topic)
+            if time.monotonic() < self._probe_paused_until or channel is None:
+                self._probe_sent.clear()  # echoes of a shut channel are not lost to the socket
+                self._probe_missed = 0
+                await asyncio.sleep(cfg.interval_s)
+                continue
             self._probe_seq += 1
             seq = self._probe_seq
             self._probe_sent[seq] = time.monotonic()

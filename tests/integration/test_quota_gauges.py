@@ -167,6 +167,19 @@ async def test_messages_gauge_alerts_before_the_server_closes_the_channel(fresh_
             c for c in store.snapshot().channel_states if c[0] == TOPIC and c[1] == SUBSCRIBED
         ]
         assert rejoined and rejoined[0][2] > closed_at
+
+        # the probe's channel was shut too (its echoes count): the probe pauses and rejoins
+        # rather than taking its silence for a dead socket
+        def echoes_after_close() -> int:
+            ring = store.snapshot().events_after(0)
+            return sum(1 for _, e in ring if e.kind == "probe" and e.received_at > closed_at + 3)
+
+        await until(lambda: echoes_after_close() >= 2, 10, "the probe's echoes again")
+        snap = store.snapshot()
+        assert snap.reconnects_total == 0
+        assert not [
+            e for _, e in snap.events_after(0) if e.kind == "probe" and e.event == "timeout"
+        ]
     finally:
         stop.set()
         if load is not None and not load.done():
