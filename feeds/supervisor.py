@@ -550,6 +550,8 @@ class Supervisor:
         the same words, carry the incident."""
         if event != "system" or payload.get("status") != "error" or self._stopping:
             return
+        if payload.get("extension") == "postgres_changes":
+            return  # its table is made by the database probe after the join: realtime-py rejoins
         cls = pb.classify(str(payload.get("message") or ""))
         delay = self._plan(cls).delay(1) if self._plan(cls).rejoin else 30.0
         self._probe_paused_until = time.monotonic() + delay
