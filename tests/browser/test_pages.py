@@ -332,20 +332,20 @@ def slow_page(browser, url: str):
 
 
 def test_closed_tabs_give_back_their_sessions_and_memory(dashboard, browser):
-    """Rounds of six slow tabs (Overview and wall) opened and closed: after each, no session is
+    """Rounds of four slow tabs (Overview and wall) opened and closed: after each, no session is
     left, and the server's memory stays where it was after the first (warm-up) round."""
     wait_for_sessions(dashboard, 0, 30, "earlier tests' pages were never reclaimed")
     rss = []
     for _ in range(3):  # a warm-up round, then two that must not grow
         pages = [
             slow_page(browser, dashboard.base + ("/wall" if i % 2 else "/app?page=overview"))
-            for i in range(6)
+            for i in range(4)
         ]
         for page in pages:
             page.locator("[data-testid=wall-status], [data-testid=status-badge]").first.wait_for(
                 timeout=30_000
             )
-        wait_for_sessions(dashboard, 6, 10, "the open pages have no live session")
+        wait_for_sessions(dashboard, 4, 10, "the open pages have no live session")
         time.sleep(2)  # a few refreshes each
         for page in pages:
             page.close()

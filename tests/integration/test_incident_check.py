@@ -24,14 +24,14 @@ def test_an_expired_user_token_fails_the_check_with_auth_expired_on_every_channe
     config = tmp_path / "tripsage.toml"
     config.write_text(profile)
     token = subprocess.run(
-        [sys.executable, "-m", "sandbox.token", "--sub", ANA, "--ttl", "12s", "--data-dir", data],
+        [sys.executable, "-m", "sandbox.token", "--sub", ANA, "--ttl", "6s", "--data-dir", data],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     result = subprocess.run(
-        [sys.executable, "-m", "monitor", "check", "--config", str(config), "--for", "24s"],
+        [sys.executable, "-m", "monitor", "check", "--config", str(config), "--for", "15s"],
         cwd=ROOT,
         capture_output=True,
         text=True,

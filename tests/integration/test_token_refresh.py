@@ -22,7 +22,7 @@ from feeds.settings import AuthConfig
 from feeds.tokens import TokenKeeper, TokenRefreshError, expires_at
 
 JWT_EXP = 6
-RUN_S = 20
+RUN_S = 11  # two renewals (at ~4.8 s and ~9.6 s); the watch test below runs five
 NOT_FOUND = "Invalid Refresh Token: Refresh Token Not Found"
 
 
@@ -81,7 +81,7 @@ async def test_gotrue_session_is_kept_fresh_past_many_expiries(short_sandbox, au
 
     assert reports == []
     tokens = [t for t, _ in applied]
-    assert len(set(tokens)) == len(tokens) >= 3, applied
+    assert len(set(tokens)) == len(tokens) >= 2, applied
     previous = first
     for token, at in applied:
         before = expires_at(previous)
