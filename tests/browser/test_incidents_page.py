@@ -1,8 +1,10 @@
 """The Incidents page in a real browser: a dashboard watching a sandbox with three channels that
-each go wrong in their own way (a private channel the anon key may not read, a postgres_changes
+each go wrong in their own way (a private channel the user may not read, a postgres_changes
 filter on a column that does not exist, a channel the server crashes), each incident shown with
-its class and channel within seconds of its cause; the crash closes after the rejoin. Then the
-Overview's badge names the class."""
+its class and channel within seconds of its cause; the crash closes after the rejoin. The server
+then drains its sockets (a restart, closed once reconnected), the Overview's badge names the
+class, and when the user's short-lived token expires the badge and the page say so for every
+channel it closed."""
 
 from __future__ import annotations
 
@@ -22,9 +24,12 @@ TABLE = "browser_inc_rows"
 WITHIN_S = 5.0
 
 
-def watch_config(sb, path):
+TOKEN_TTL_S = 25  # outlives the crash and its rejoin; then expires with the page open
+
+
+def watch_config(sb, path, token: str):
     path.write_text(
-        f'[connection]\nurl = "{sb.url}"\nkey = "{sb.anon_key}"\n\n'
+        f'[connection]\nurl = "{sb.url}"\nkey = "{sb.anon_key}"\naccess_token = "{token}"\n\n'
         f'[[channels]]\ntopic = "{PRIVATE}"\nprivate = true\n\n'
         f'[[channels]]\ntopic = "{ROWS}"\n[[channels.postgres_changes]]\n'
         f'table = "{TABLE}"\nfilter = "nosuch=eq.1"\n\n'
@@ -34,9 +39,13 @@ def watch_config(sb, path):
 
 
 def phx_error(sb, topic: str) -> None:
+    fault(sb, "phx_error", {"topic": topic})
+
+
+def fault(sb, hook: str, body: dict) -> None:
     request = urllib.request.Request(
-        f"{sb.url}/sandbox/v1/phx_error",
-        data=json.dumps({"topic": topic}).encode(),
+        f"{sb.url}/sandbox/v1/{hook}",
+        data=json.dumps(body).encode(),
         method="POST",
         headers={
             "apikey": sb.service_role_key,
@@ -67,11 +76,15 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 @pytest.fixture
-def dashboard_with_faults(sandbox, sql, tmp_path):
+def dashboard_with_faults(sandbox, sql, mint, tmp_path):
     # a primary key, so the only thing wrong with the binding is its filter's column
     sql(f"create table if not exists public.{TABLE} (id int primary key, v text)")
-    server = DashboardServer(watch_config(sandbox, tmp_path / "watch.toml"), tmp_path / "panel.log")
+    token = mint("authenticated", ttl=TOKEN_TTL_S, sub="30000000-0000-4000-8000-00000000b10c")
+    expires = time.monotonic() + TOKEN_TTL_S
+    config = watch_config(sandbox, tmp_path / "watch.toml", token)
+    server = DashboardServer(config, tmp_path / "panel.log")
     started = time.monotonic()  # ingest (--setup) runs before the server answers
+    server.token_expires = expires
     yield server, started
     server.stop()
 
@@ -119,11 +132,36 @@ def test_incidents_page_shows_each_class_where_it_happened(
     detail = page.locator("[data-testid=incident-detail]").first
     detail.wait_for(timeout=5_000)
     assert "realtime.messages" in detail.inner_text() and PRIVATE in detail.inner_text()
+    # the server drains its sockets: a restart of the socket, closed once reconnected
+    fault(sandbox, "disconnect", {})
+    drained = time.monotonic()
+    wait_for(
+        lambda: ("server.restart", "socket") in rows(page),
+        WITHIN_S,
+        f"no server.restart row within {WITHIN_S} s: {rows(page)}",
+    )
+    assert time.monotonic() - drained < WITHIN_S
+    wait_for(
+        lambda: rows(page).get(("server.restart", "socket")) == "closed", 10, "never reconnected"
+    )
     # the Overview's badge names the class, in the alert colour
     page.goto(server.base + "/app?page=overview")
     badge = page.locator("[data-testid=status-badge]")
     wait_for(lambda: "policy.denied" in badge.inner_text(), 15, "the badge never named it")
     assert badge.get_attribute("data-health") == "alert"
     assert badge.get_attribute("data-status") == "connected"
+    # the user's token expires: the server closes the channels it opened, the badge says so on
+    # the Overview, and the Incidents page has an auth.expired row for each
+    remaining = server.token_expires - time.monotonic()
+    wait_for(
+        lambda: "auth.expired" in badge.inner_text(),
+        max(remaining, 0) + WITHIN_S,
+        f"the badge never named auth.expired: {badge.inner_text()}",
+    )
+    if remaining > 0:  # on a slow machine the expiry may come before this step
+        assert time.monotonic() - server.token_expires < WITHIN_S
+    page.goto(server.base + "/app?page=incidents")
+    expired = {("auth.expired", ROWS): "open", ("auth.expired", CRASHY): "open"}
+    wait_for(lambda: expired.items() <= rows(page).items(), 10, f"rows: {rows(page)}")
     assert p.errors == []
     print(f"refusals shown {shown_after:.1f} s after start; crash closed in {closed_after:.1f} s")
