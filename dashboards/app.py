@@ -81,8 +81,8 @@ def view(page: str, data: SharedSnapshots, settings: Any, send: Send | None = No
         limit = getattr(data.alerts, "latency_p95_ms_max", 0.0) or 0.0
         return Overview(latency_max_ms=limit, **common)
     if page == "inspector":
-        return Inspector(send=send, **common)
-    return PAGES[page][1](**common)
+        return Inspector(send=send, status_strip=True, **common)
+    return PAGES[page][1](status_strip=page not in ("incidents",), **common)
 
 
 def build(

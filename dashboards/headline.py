@@ -19,7 +19,7 @@ from metrics.alerts import Check
 from metrics.incidents import Incident
 from metrics.snapshot import LatencyStats, Snapshot
 
-from .markup import fmt_ms, fmt_number
+from .markup import fmt_ms, fmt_number, status_badge, subscription_chips
 
 FAILED_STATES = ("CHANNEL_ERROR", "TIMED_OUT", "CLOSED")
 
@@ -150,3 +150,22 @@ def health(snap: Snapshot) -> Health:
 def channel_flags(snap: Snapshot) -> dict[str, tuple[str, str]]:
     """channel -> (class, the server's words) of its latest open incident, for the chips."""
     return {ch: (i.cls, i.message) for ch, i in snap.channel_incidents().items() if ch}
+
+
+def status_markup(snap: Snapshot, target: str) -> tuple[str, str]:
+    """The status badge and the channel chips, both naming the class of an open incident."""
+    st = snap.status
+    trouble = health(snap)
+    badge = status_badge(
+        st.status,
+        st.reason,
+        st.since,
+        snap.message_age_s,
+        target,
+        trouble=trouble.text,
+        alert=trouble.alert,
+    )
+    rows = [
+        (row[0], row[1], row[4] if isinstance(row[4], str) else None) for row in snap.channel_states
+    ]
+    return badge, subscription_chips(rows, channel_flags(snap))

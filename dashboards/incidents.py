@@ -32,9 +32,9 @@ from metrics.incidents import Incident
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
+from .headline import status_markup
 from .live import LiveView, set_if_changed
 from .markup import esc, fmt_duration
-from .overview import status_markup
 from .tables import page_note, paged_table
 from .theme import LEVEL_COLORS, STYLES
 

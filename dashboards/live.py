@@ -38,6 +38,9 @@ from metrics.shared import SharedSnapshots
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
+from .headline import status_markup
+from .theme import STYLES
+
 _NEVER = object()
 
 
@@ -45,6 +48,11 @@ class LiveView(pn.viewable.Viewer):
     data = param.ClassSelector(class_=SharedSnapshots, doc="The process's shared snapshots.")
     update_ms = param.Integer(100, bounds=(20, None), doc="How often the pulse is read.")
     chart_ms = param.Integer(1000, bounds=(100, None), doc="How often charts and tables move.")
+    status_strip = param.Boolean(
+        False,
+        doc="Show the status badge and the channel chips above the view (pages that do not show "
+        "them themselves), refreshed by the view's own tick.",
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -53,6 +61,13 @@ class LiveView(pn.viewable.Viewer):
         self._callback: Any = None
         self.updates = 0  # ticks that changed something, for tests and benchmarks
         self._panel = self.layout()
+        self._strip: tuple[pn.pane.HTML, pn.pane.HTML] | None = None
+        if self.status_strip:
+            self._strip = (
+                pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width", margin=(5, 10)),
+                pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width", margin=(0, 10)),
+            )
+            self._panel = pn.Column(*self._strip, self._panel, sizing_mode="stretch_width")
         self.tick(force=True)
 
     # --- to implement -------------------------------------------------------------------------
@@ -113,13 +128,29 @@ class LiveView(pn.viewable.Viewer):
         with pn.io.hold():
             if fast:
                 self._fast_key = key
-                self.refresh_fast(data.covering(pulse))
+                snap = data.covering(pulse)
+                self.refresh_fast(snap)
+                self._refresh_strip(snap)
             if slow:
                 self._slow_slot = slot
-                self.refresh_slow(data.since(slot * self.chart_ms / 1000))
+                snap = data.since(slot * self.chart_ms / 1000)
+                self.refresh_slow(snap)
+                self._refresh_strip(snap)
         self.updates += 1
         if self._panel is not None and not _in_server_session():
             pn.io.push_notebook(self._panel)  # a no-op where nothing was displayed
+
+    def _refresh_strip(self, snap: Snapshot) -> None:
+        """The status badge and chips, when this page shows them: the channels down on every
+        page, not only on the Overview (issue 12)."""
+        if self._strip is None:
+            return
+        target = self.data.target
+        badge, chips = self.data.derived(
+            snap, ("status-markup", target), lambda: status_markup(snap, target)
+        )
+        set_if_changed(self._strip[0], badge)
+        set_if_changed(self._strip[1], chips)
 
     def _release(self, session_context: Any) -> None:
         self.stop()

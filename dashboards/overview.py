@@ -14,34 +14,15 @@ from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
 from .charts import LatencyChart, RateChart, TimelineChart, following_range, latency_columns
-from .headline import channel_flags, headline, health
+from .headline import headline, status_markup
 from .live import LiveView, set_if_changed
-from .markup import channel_latency, status_badge, subscription_chips, tile
+from .markup import channel_latency, tile
 from .quota import QuotaView
 from .theme import STYLES
 
 
 def html(**kw: Any) -> pn.pane.HTML:
     return pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width", **kw)
-
-
-def status_markup(snap: Snapshot, target: str) -> tuple[str, str]:
-    """The status badge and the channel chips, both naming the class of an open incident."""
-    st = snap.status
-    trouble = health(snap)
-    badge = status_badge(
-        st.status,
-        st.reason,
-        st.since,
-        snap.message_age_s,
-        target,
-        trouble=trouble.text,
-        alert=trouble.alert,
-    )
-    rows = [
-        (row[0], row[1], row[4] if isinstance(row[4], str) else None) for row in snap.channel_states
-    ]
-    return badge, subscription_chips(rows, channel_flags(snap))
 
 
 class Overview(LiveView):

@@ -393,3 +393,24 @@ def test_the_wall_counts_repeats(count):
         data.store.record_problem(problem(T0 + 1 + i, "a", pb.QUOTA_MESSAGES, "Too many messages"))
     text = re.sub(r"<[^>]+>", "", incident_markup(snap_at(data, T0 + 30)))
     assert ("×4" in text) == (count == 4)
+
+
+def test_every_page_shows_the_channels_down_with_their_class():
+    """Issue 12: an expired token's channels read as down on every page, not only the
+    Overview: Live slots, Presence and the Inspector carry the same badge and chips."""
+    from types import SimpleNamespace
+
+    from dashboards.app import view
+
+    clock = Clock(T0 + 40)
+    data = watching("session:a", "session:b", clock=clock)
+    for ch in ("session:a", "session:b"):
+        refused(data, T0 + 5, ch, pb.AUTH_EXPIRED, EXPIRED)
+    settings = SimpleNamespace(update_ms=100, chart_ms=1000, title="t", stale_after_s=10)
+    for page in ("slots", "presence", "inspector"):
+        page_view = view(page, data, settings)
+        badge, chips = (pane.object for pane in page_view._strip)
+        assert "2 of 2 channels down: auth.expired" in badge, (page, badge)
+        assert chips.count("· auth.expired<") == 2, (page, chips)
+    overview = view("overview", data, settings)  # shows them itself, once
+    assert overview._strip is None
