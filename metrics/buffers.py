@@ -21,7 +21,7 @@ What one event updates:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from feeds.events import Event
 from metrics.buckets import SecondBuckets
@@ -31,6 +31,7 @@ from metrics.stats import LATENCY_SOURCES, hist_slot
 
 PROBE = "probe"
 POSTGRES = "postgres_changes"
+SYSTEM = "system"
 PRESENCE = "presence"
 # (kind, event) -> latency source index in LATENCY_SOURCES
 _PROBE_SOURCE = {"rtt": LATENCY_SOURCES.index("probe_rtt"), "db": LATENCY_SOURCES.index("probe_db")}
@@ -69,6 +70,9 @@ class Buffers:
         self.last_message_at = float("-inf")  # -inf until the first user message
         self.user_messages = 0
         self.user_bytes = 0
+        # called with each `system` event (the incidents watch for "Subscribed to PostgreSQL");
+        # a hook here costs the hot path one comparison, a pass of its own would cost a loop
+        self.on_system: Callable[[Event], None] | None = None
 
     def ingest(self, ev: Event) -> None:
         """Record one event. Hot path: every line cheap, the totals key the only allocation."""
@@ -114,8 +118,11 @@ class Buffers:
                 self.buckets.add_latency(t, src, ms, hist_slot(ms))
         if kind == POSTGRES:
             self.replica.apply(ev)
-        elif kind == PRESENCE and self.roster.apply(ev):
-            self.buckets.set_members(t, ev.channel, self.roster.count(ev.channel))
+        elif kind == PRESENCE:
+            if self.roster.apply(ev):
+                self.buckets.set_members(t, ev.channel, self.roster.count(ev.channel))
+        elif kind == SYSTEM and self.on_system is not None:
+            self.on_system(ev)
 
     def ingest_many(self, events: Iterable[Event]) -> int:
         n = 0

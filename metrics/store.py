@@ -128,6 +128,7 @@ class Store(param.Parameterized):
         )
         self._conn = ConnectionLog(self.log_size)
         self._incidents = IncidentLog(max_closed=min(500, self.log_size))
+        self._buf.on_system = self._incidents.recover_bindings
         self._conn_changes = 0
         self._usage: TenantUsage | None = None  # the tenant's latest usage reading
         self._joins: deque[float] = deque(maxlen=JOINS_KEPT)  # when the monitor joined
@@ -147,19 +148,11 @@ class Store(param.Parameterized):
         """Record one event: O(1) amortised; assigns the next `seq`."""
         with self._lock:
             self._buf.ingest(event)
-            if event.kind == "system":
-                self._incidents.recover_bindings(event)
 
     def ingest_many(self, events: Iterable[Event]) -> int:
         """Record a batch under one lock acquisition (replay, recorded streams); returns count."""
         with self._lock:
-            return self._buf.ingest_many(self._watch_system(events))
-
-    def _watch_system(self, events: Iterable[Event]) -> Iterable[Event]:
-        for event in events:
-            if event.kind == "system":
-                self._incidents.recover_bindings(event)
-            yield event
+            return self._buf.ingest_many(events)
 
     def record_status(self, change: StatusChange) -> None:
         with self._lock:
