@@ -14,7 +14,6 @@ channel and drain the socket (both close again once the monitor has rejoined and
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import subprocess
 import sys
@@ -49,20 +48,6 @@ filter = "nosuch=eq.1"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def fault_hook(sb, path: str, body: dict) -> None:
-    request = urllib.request.Request(
-        sb.url + path,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "apikey": sb.service_role_key,
-            "Authorization": f"Bearer {sb.service_role_key}",
-            "Content-Type": "application/json",
-        },
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-
-
 def fault_shots(out: Path, names: set[str], wait: float) -> None:
     """The pages that show incidents, from a watch that goes wrong on purpose."""
     import tempfile
@@ -82,9 +67,9 @@ def fault_shots(out: Path, names: set[str], wait: float) -> None:
         server = DashboardServer(config, tmp / "panel.log")
         try:
             time.sleep(wait)
-            fault_hook(sb, "/sandbox/v1/phx_error", {"topic": "demo"})
+            sb.fault("phx_error", {"topic": "demo"})
             time.sleep(3)
-            fault_hook(sb, "/sandbox/v1/disconnect", {})
+            sb.fault("disconnect", {})
             time.sleep(6)
             with sync_playwright() as p:
                 browser = p.chromium.launch(

@@ -93,6 +93,24 @@ class SandboxProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def fault(self, hook: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST one of the sandbox's fault hooks (`/sandbox/v1/<hook>`: `disconnect`,
+        `phx_error`) with the service role key; returns its JSON answer."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"{self.url}/sandbox/v1/{hook}",
+            data=json.dumps(body or {}).encode(),
+            method="POST",
+            headers={
+                "apikey": self.service_role_key,
+                "Authorization": f"Bearer {self.service_role_key}",
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.load(resp)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -160,6 +178,17 @@ def start_sandbox(
             + log_path.read_text(errors="replace")[-4000:]
         )
     return SandboxProcess(proc, found, log_path, args, log_file)
+
+
+async def until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """The asyncio twin of `wait_until`: poll `predicate()` without blocking the loop."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):

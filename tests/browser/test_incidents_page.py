@@ -8,9 +8,7 @@ channel it closed."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 from conftest import DashboardServer
@@ -36,24 +34,6 @@ def watch_config(sb, path, token: str):
         f'[[channels]]\ntopic = "{CRASHY}"\n'
     )
     return path
-
-
-def phx_error(sb, topic: str) -> None:
-    fault(sb, "phx_error", {"topic": topic})
-
-
-def fault(sb, hook: str, body: dict) -> None:
-    request = urllib.request.Request(
-        f"{sb.url}/sandbox/v1/{hook}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "apikey": sb.service_role_key,
-            "Authorization": f"Bearer {sb.service_role_key}",
-            "Content-Type": "application/json",
-        },
-    )
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 def rows(page) -> dict[tuple[str, str], str]:
@@ -111,7 +91,7 @@ def test_incidents_page_shows_each_class_where_it_happened(
     # the crash: once the channel is joined, the fault hook, then the row within 5 s
     chip = page.locator(f"[data-testid=channel-chip][data-channel={CRASHY}]")
     wait_for(lambda: chip.get_attribute("data-state") == "SUBSCRIBED", 10, "never joined")
-    phx_error(sandbox, CRASHY)
+    sandbox.fault("phx_error", {"topic": CRASHY})
     caused = time.monotonic()
     seen: list[str] = []  # the crash row's states as the page showed them, in order
 
@@ -133,7 +113,7 @@ def test_incidents_page_shows_each_class_where_it_happened(
     detail.wait_for(timeout=5_000)
     assert "realtime.messages" in detail.inner_text() and PRIVATE in detail.inner_text()
     # the server drains its sockets: a restart of the socket, closed once reconnected
-    fault(sandbox, "disconnect", {})
+    sandbox.fault("disconnect")
     drained = time.monotonic()
     wait_for(
         lambda: ("server.restart", "socket") in rows(page),

@@ -14,6 +14,7 @@ import signal
 import time
 import urllib.request
 
+from sandbox_process import until
 from wire import Wire
 
 from feeds import problems as pb
@@ -80,29 +81,6 @@ class Watch:
 
     async def __aexit__(self, *exc) -> None:
         await self.sup.stop()
-
-
-async def until(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def post(sb, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{sb.url}{path}",
-        data=json.dumps(body or {}).encode(),
-        method="POST",
-        headers={
-            "apikey": sb.service_role_key,
-            "Authorization": f"Bearer {sb.service_role_key}",
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        return json.load(resp)
 
 
 def subscribed(w: Watch, channel: str) -> bool:
@@ -241,7 +219,7 @@ async def test_the_servers_drain_is_a_server_restart_that_closes_on_reconnect(fr
         await until(lambda: subscribed(w, "inc-drain"), 5, "the join")
         await nothing_lost(w, sb, "inc-drain", 10)
         asked = time.monotonic()
-        post(sb, "/sandbox/v1/disconnect")
+        sb.fault("disconnect")
         inc = await w.incident(pb.SERVER_RESTART, "socket")
         assert time.monotonic() - asked < REPORT_WITHIN_S
         await until(lambda: not w.incidents(pb.SERVER_RESTART)[0]["open"], 5, "the recovery")
@@ -262,7 +240,7 @@ async def test_a_crashed_channel_is_server_crash_and_recovers_on_rejoin(sandbox)
     async with Watch(sandbox, [ChannelConfig(topic=topic), ChannelConfig(topic=bystander)]) as w:
         await until(lambda: subscribed(w, topic) and subscribed(w, bystander), 5, "the joins")
         await nothing_lost(w, sandbox, topic, 10)
-        post(sandbox, "/sandbox/v1/phx_error", {"topic": topic})
+        sandbox.fault("phx_error", {"topic": topic})
         inc = await w.incident(pb.SERVER_CRASH, topic)
         await nothing_lost(w, sandbox, bystander, 10)  # the other channel did not notice
         await until(lambda: not w.incidents(pb.SERVER_CRASH, topic)[0]["open"], 5, "the rejoin")
@@ -346,7 +324,7 @@ async def test_joins_over_the_rate_are_quota_joins_on_the_channel_and_the_socket
         finally:
             await other.close()
         await asyncio.sleep(0.8)
-        post(sb, "/sandbox/v1/phx_error", {"topic": topic})  # the monitor must join again
+        sb.fault("phx_error", {"topic": topic})  # the monitor must join again
         inc = await w.incident(pb.QUOTA_JOINS, topic)
         socket_inc = await w.incident(pb.QUOTA_JOINS, "socket")
     assert inc["message"] == "ClientJoinRateLimitReached: Too many joins per second"

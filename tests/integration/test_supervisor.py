@@ -7,6 +7,8 @@ import signal
 import socket
 import time
 
+from sandbox_process import until
+
 from feeds import problems as pb
 from feeds.events import CONNECTED, RECONNECTING, SUBSCRIBED
 from feeds.settings import BindingConfig, ChannelConfig, FeedConfig
@@ -44,14 +46,6 @@ def supervisor(sb, channels, sink: Collect, db: bool = False, **conn) -> Supervi
         on_status=sink.record_status,
         on_subscription=sink.record_subscription,
     )
-
-
-async def until(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def free_port() -> int:
