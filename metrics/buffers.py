@@ -14,6 +14,12 @@ What one event updates:
 * exact latency samples (time, source, channel, ms) in four parallel deques, for exact
   percentiles (per source, and per channel) while they still cover the window; a channel is kept
   as a small integer (`channel_ids`), so a sample allocates nothing;
+* a cumulative latency histogram per (channel, source) since start (`cum_hist`: counts per
+  `stats.hist_slot`, then the sum in ms): what a Prometheus histogram exposes, which must never
+  go down. It reuses the slot the 1-second buckets compute anyway, so a sample costs two list
+  lookups and two additions more (about 4 % of a row change's ingest, benchmarks/README.md);
+  channels that carry latency are the watched ones, so it stays small (HIST_SLOTS + 1 numbers
+  per channel and source);
 * the presence roster and the live-slot replica;
 * first-seen time and last user-message time.
 """
@@ -22,12 +28,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from feeds.events import Event
 from metrics.buckets import SecondBuckets
 from metrics.replica import LiveSlotReplica
 from metrics.roster import PresenceRoster
-from metrics.stats import LATENCY_SOURCES, hist_slot
+from metrics.stats import HIST_SLOTS, LATENCY_SOURCES, hist_slot
 
 PROBE = "probe"
 POSTGRES = "postgres_changes"
@@ -61,6 +68,11 @@ class Buffers:
         self.sample_ms: deque[float] = deque(maxlen=n)
         # channel name -> its number in `sample_ch`; as many as the channels that carried latency
         self.channel_ids: dict[str, int] = {}
+        # Since start, [channel number][source]: counts per histogram slot, then the sum of the
+        # samples in ms at index HIST_SLOTS (one list per pair: two lookups on the hot path;
+        # a non-negative constant index keeps CPython's fast list path). Prometheus histograms
+        # are cumulative counters; the 1-second buckets are not.
+        self.cum_hist: list[list[list[Any]]] = []
         # Receive time of the newest sample pushed out of the deques: samples are exact for any
         # window that starts after it.
         self.samples_evicted_t = float("-inf")
@@ -113,9 +125,14 @@ class Buffers:
                 cid = ids.get(ev.channel)
                 if cid is None:
                     cid = ids[ev.channel] = len(ids)
+                    self.cum_hist.append([[0] * HIST_SLOTS + [0.0] for _ in LATENCY_SOURCES])
                 self.sample_ch.append(cid)
                 self.sample_ms.append(ms)
-                self.buckets.add_latency(t, src, ms, hist_slot(ms))
+                slot = hist_slot(ms)
+                self.buckets.add_latency(t, src, ms, slot)
+                h = self.cum_hist[cid][src]
+                h[slot] += 1
+                h[HIST_SLOTS] += ms
         if kind == POSTGRES:
             self.replica.apply(ev)
         elif kind == PRESENCE:

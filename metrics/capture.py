@@ -93,6 +93,9 @@ class Capture:
     incidents: tuple[Incident, ...] = ()  # open ones first, latest first
     incidents_total: int = 0
     channel_downs: tuple[tuple[str, float, float | None], ...] = ()
+    # since start, [channel number in `sample_channels`][source]: counts per histogram slot,
+    # then the sum in ms (metrics.buffers `cum_hist`); copies of small lists
+    latency_hist: tuple[tuple[list[Any], ...], ...] = ()
 
 
 def capture(
@@ -160,4 +163,5 @@ def capture(
         incidents=incidents.items() if incidents is not None else (),
         incidents_total=incidents.total if incidents is not None else 0,
         channel_downs=tuple(conn.downs()),
+        latency_hist=tuple(tuple(h.copy() for h in per) for per in buf.cum_hist),
     )

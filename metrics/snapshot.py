@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from feeds.events import Event
@@ -27,9 +28,9 @@ from metrics.capture import Capture, ReplicaLayout
 from metrics.incidents import Incident
 from metrics.latency import LatencyStats
 from metrics.replica import SlotRow
-from metrics.stats import Outage, outages, uptime_fraction
+from metrics.stats import HIST_SLOTS, LATENCY_SOURCES, Outage, outages, uptime_fraction
 
-__all__ = ["CurrentStatus", "LatencyStats", "Snapshot"]
+__all__ = ["CurrentStatus", "LatencyHistogram", "LatencyStats", "Snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,22 @@ class CurrentStatus:
     status: str | None = None
     reason: str | None = None
     since: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyHistogram:
+    """Every latency sample of one (source, channel) since the store started, binned.
+
+    `counts[i]` is the number of samples in slot i of `metrics.stats.HIST_EDGES` (slot 0: below
+    the first edge, the last: at or above the last edge; each bin closed below, open above), so
+    the counts only ever grow: the shape of a Prometheus histogram."""
+
+    counts: np.ndarray  # int64, length HIST_SLOTS
+    sum_ms: float
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +125,17 @@ class Snapshot:
     @cached_property
     def totals(self) -> dict[str, Any]:
         return frames.totals(self.cap)
+
+    @property
+    def event_totals(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """User traffic since start: (channel, kind, event) -> (messages, bytes), in the order
+        each key was first seen (an exporter can keep a stable, bounded subset)."""
+        return self.cap.totals
+
+    @property
+    def probe_totals(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """The monitor's own probe messages since start: (channel, kind, event) -> (n, bytes)."""
+        return self.cap.probe_totals
 
     # ---- the live-slot replica, the roster and the raw events, as they are -------------------
 
@@ -235,6 +263,19 @@ class Snapshot:
     @cached_property
     def latency_series(self) -> pd.DataFrame:
         return latency.series(self.cap)
+
+    @cached_property
+    def latency_histograms(self) -> dict[tuple[str, str], LatencyHistogram]:
+        """Since start, per (source, channel) that had samples: every latency binned on the
+        store's fixed edges. Unlike the window's figures these never go down (until the store
+        is reset), which is what a Prometheus histogram must expose."""
+        out: dict[tuple[str, str], LatencyHistogram] = {}
+        for channel, per in zip(self.cap.sample_channels, self.cap.latency_hist, strict=False):
+            for source, h in zip(LATENCY_SOURCES, per, strict=True):
+                counts = np.asarray(h[:HIST_SLOTS], dtype=np.int64)
+                if counts.any():
+                    out[(source, channel)] = LatencyHistogram(counts, float(h[HIST_SLOTS]))
+        return out
 
     # ---- connection ----------------------------------------------------------------------------
 

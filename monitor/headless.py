@@ -38,6 +38,17 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox-log", help="where the bundled sandbox writes its log")
 
 
+def add_metrics_option(parser: argparse.ArgumentParser) -> None:
+    """`--metrics-port`: Prometheus metrics of the run on 127.0.0.1 (`monitor.prometheus`)."""
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve Prometheus metrics on http://127.0.0.1:N/metrics while running",
+    )
+
+
 def with_config(runner: Runner) -> Callable[[argparse.Namespace], int]:
     """A command handler that loads the config, then runs `runner` on a fresh event loop."""
 

@@ -1,6 +1,7 @@
 """`python -m monitor record|replay`: keep an event stream, and feed it back through the metrics.
 
-* `record --out FILE.parquet|FILE.jsonl [--for 60s]`: record what the feed observes.
+* `record --out FILE.parquet|FILE.jsonl [--for 60s] [--metrics-port N]`: record what the feed
+  observes (and, with `--metrics-port`, keep a store of it for Prometheus to scrape meanwhile).
 * `replay FILE [--speed 10 | --speed max]`: play a recording into a fresh store and print the
   same report as `check` (and its exit code), so a recorded incident can be judged later.
 """
@@ -14,7 +15,7 @@ import time
 from typing import Any
 
 from monitor.config import WatchConfig, store_params
-from monitor.headless import add_watch_options, duration, with_config
+from monitor.headless import add_metrics_option, add_watch_options, duration, with_config
 from monitor.report import dumps, report
 
 
@@ -24,6 +25,7 @@ def register(commands: Any) -> None:
     add_watch_options(rec)
     rec.add_argument("--for", dest="for_", type=duration, default=duration("60s"))
     rec.add_argument("--out", required=True, help="FILE.parquet or FILE.jsonl")
+    add_metrics_option(rec)
     rec.set_defaults(handler=with_config(run_record))
     rep = commands.add_parser("replay", help="feed a recording through the metrics and report")
     add_watch_options(rep)
@@ -35,14 +37,30 @@ def register(commands: Any) -> None:
 async def run_record(args: argparse.Namespace, config: WatchConfig) -> int:
     from feeds.monitor import Monitor, RecorderSink
     from feeds.recording import Recorder
+    from metrics.store import Store
+    from monitor import prometheus
 
     with Recorder(args.out) as recorder:
-        monitor = Monitor(config, [RecorderSink(recorder)], sandbox_log=args.sandbox_log)
-        await monitor.start()
+        sinks: list[Any] = [RecorderSink(recorder)]
+        store = None
+        if args.metrics_port is not None:  # the metrics need a store; a plain recording doesn't
+            store = Store(**store_params(config))
+            sinks.append(store)
+        monitor = Monitor(config, sinks, sandbox_log=args.sandbox_log)
+        stop_metrics = (
+            prometheus.serve_run(args.metrics_port, store, config, monitor)
+            if store is not None
+            else (lambda: None)
+        )
         try:
-            await asyncio.sleep(args.for_)
+            await monitor.start()
+            try:
+                await asyncio.sleep(args.for_)
+            finally:
+                stop_metrics()
+                await monitor.stop()
         finally:
-            await monitor.stop()
+            stop_metrics()
     print(f"recorded {recorder.count} records to {args.out}", file=sys.stderr)
     return 0
 

@@ -3,8 +3,9 @@
 `Runtime` wires the layers together: the feed (`feeds.Monitor`, which starts the sandbox when no
 project is configured) writes into one metrics `Store`; `SharedSnapshots` is what every view
 reads; `send_broadcast` is the one write path (the Inspector's test broadcast), handed to the
-views as a command. A server keeps one Runtime in `pn.state.cache` (`get_runtime`), so every
-browser session shares it; a notebook makes its own with `Runtime(load_config())`.
+views as a command; `metrics_registry` is what `/metrics` exposes (`monitor.prometheus`). A
+server keeps one Runtime in `pn.state.cache` (`get_runtime`), so every browser session shares
+it; a notebook makes its own with `Runtime(load_config())`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from metrics.shared import SharedSnapshots
 from metrics.store import Store
 
 from .config import WatchConfig, load_config, store_params
+from .prometheus import collector_for, registry
 
 log = logging.getLogger("monitor.runtime")
 CACHE_KEY = "realtime-monitor-runtime"
@@ -39,6 +41,8 @@ class Runtime:
             quota=config.quota,
             channels=[c.topic for c in config.channels],
         )
+        # /metrics of the server (monitor.metrics_route): one snapshot per scrape, none between
+        self.metrics_registry = registry(collector_for(self.store, config, self.monitor))
         self._task: asyncio.Task[None] | None = None
 
     def start_soon(self) -> None:

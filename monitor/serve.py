@@ -4,7 +4,7 @@ Runs `panel serve app.py wall.py` with the flags this app relies on, in one plac
 and the tests:
 * ingest starts with the server (`--setup monitor/setup.py`), so the first page has history;
 * closed tabs are reclaimed within about two seconds (their callbacks and models go with them);
-* `/liveness` for health checks;
+* `/liveness` for health checks, `/metrics` for Prometheus (`--plugins monitor.metrics_route`);
 * Panel never reaches for its CDN. Some stylesheet URLs point at cdn.holoviz.org; `PANEL_CDN_ROOT`
   makes them point at this server instead, which serves Panel's own files there. A monitor must
   work on a closed network, and a failed request is a console error on every page.
@@ -50,6 +50,8 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         "--unused-session-lifetime",
         str(args.session_lifetime_ms),
         "--liveness",
+        "--plugins",
+        "monitor.metrics_route",
         "--static-dirs",
         f"{CDN_ROUTE}/{panel.__version__}={panel_dir}",
         *args.extra,
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     cmd, env = command(args)
     print(
         f"Realtime Monitor: http://{args.host}:{args.port}/app   "
-        f"wall display: http://{args.host}:{args.port}/wall",
+        f"wall display: http://{args.host}:{args.port}/wall   "
+        f"Prometheus: http://{args.host}:{args.port}/metrics",
         flush=True,
     )
     os.chdir(ROOT)
