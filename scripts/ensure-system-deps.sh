@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # System packages the suite needs and pip/npm cannot provide: Node.js (supabase-js conformance
-# tests) and Debian's Chromium (browser tests; never a downloaded browser build).
+# tests), Debian's Chromium (browser tests; never a downloaded browser build) and Debian's
+# Prometheus (a real Prometheus scrapes the monitor; promtool checks the shipped rules).
 set -euo pipefail
 missing=()
 command -v node >/dev/null || missing+=(nodejs npm)
 command -v chromium >/dev/null || missing+=(chromium)
+{ command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ -r /etc/debian_version ] && [ "$(id -u)" = 0 ]; then
     echo "installing system packages: ${missing[*]}"
