@@ -49,6 +49,7 @@ bench: $(STAMP) $(JS_STAMP) system-deps
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/dashboard_latency.py
 	$(PY) benchmarks/dashboard_cpu.py
+	$(PY) benchmarks/scrape.py
 
 # Ten minutes of streaming: server and browser memory must stay flat.
 bench-soak: $(STAMP) system-deps

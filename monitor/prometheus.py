@@ -1,8 +1,10 @@
 """Prometheus exposition: `/metrics` of the dashboard server and of `check|record --metrics-port`.
 
 One `SnapshotCollector` per process. On each scrape it takes ONE `Store.snapshot()` and yields
-metric families from that snapshot alone (`families`), like every other reader of the store: the
-ingest's hot path is not touched, and nothing at all is done between scrapes. Built with
+metric families from that snapshot alone (`families`), like every other reader of the store: a
+scrape never runs on the ingest's path, and nothing at all is done between scrapes (all ingest
+does for it is keep the cumulative latency histograms, one addition per sample,
+`metrics.buffers`). Built with
 `prometheus_client`'s custom-collector API (`*MetricFamily`), so the text and OpenMetrics formats,
 escaping and content negotiation are the library's.
 
@@ -31,7 +33,8 @@ Names (prefix `realtime_monitor_`, base units, `_total` for counters; every seri
 Labels stay bounded: channels are the watched ones; event names are the first `MAX_EVENT_SERIES`
 (channel, kind, event) seen, later ones counted under event "_other" (the first-seen order never
 changes, so every series stays monotonic); live-slot keys are the `MAX_SLOT_KEYS` most recently
-updated. No payload value and no id but the live-slot key (the brief's bounded 200) is a label.
+updated (a key that falls out of them ends its series). No payload value and no id but those
+live-slot keys is a label.
 
 `incidents_total` by class is counted here, by incident id: the store keeps the open incidents
 and the latest 500 closed ones (with their ids, which only grow), so a class total is exact as
