@@ -19,6 +19,8 @@ def test_notebook_runs_top_to_bottom(path, monkeypatch):
     # what a person on a fresh machine has: no project configured, so the sandbox is used
     for var in ("REALTIME_MONITOR_CONFIG", "SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_KEY"):
         monkeypatch.delenv(var, raising=False)
+    # seed_systems waits for half a minute of traffic; its checks hold after a quarter
+    monkeypatch.setenv("NOTEBOOK_TRAFFIC_S", "15")
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
