@@ -23,16 +23,15 @@ plans' rejoins wait 30 s: nothing here waits for a recovery. No class is left ou
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 import pytest
 from dashboard_process import DashboardServer, free_port
+from incident_table import rows, wait_for
 from wire import Wire
 
 pytestmark = pytest.mark.browser
@@ -76,39 +75,6 @@ def watch_config(sb, path: Path, channels: str, token: str = "") -> Path:
         "[probes.broadcast]\nenabled = false\n\n" + channels
     )
     return path
-
-
-def fault(sb, hook: str, body: dict) -> None:
-    request = urllib.request.Request(
-        f"{sb.url}/sandbox/v1/{hook}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "apikey": sb.service_role_key,
-            "Authorization": f"Bearer {sb.service_role_key}",
-            "Content-Type": "application/json",
-        },
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-
-
-def rows(page) -> dict[tuple[str, str], str]:
-    """(class, channel) -> state, for every row the table shows."""
-    out = {}
-    for row in page.locator(".tabulator-row").all():
-        cells = [row.locator(f"[tabulator-field={f}]") for f in ("class", "channel", "state")]
-        if all(c.count() for c in cells):
-            cls, channel, state = (c.first.inner_text().strip() for c in cells)
-            out[(cls, channel)] = state
-    return out
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (found := predicate()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return found
 
 
 def not_yet(page, *expected: tuple[str, str]) -> None:
@@ -298,7 +264,7 @@ def test_limit_incidents_channels_presence_messages_and_joins(
         burst = time.monotonic()
         sender = clients.run(crowd_and_burst(clients, sb))
         time.sleep(TICK_S)
-        fault(sb, "phx_error", {"topic": PRESENCE})  # its rejoin, 1 s on, syncs presence
+        sb.fault("phx_error", {"topic": PRESENCE})  # its rejoin, 1 s on, syncs presence
         crashed = time.monotonic()
         clients.run(send(sender, BURST))  # delivered over the limit: the channel is shut
         messages_s = shown_within(page, {("quota.messages", MESSAGES)}, burst)
@@ -307,7 +273,7 @@ def test_limit_incidents_channels_presence_messages_and_joins(
         not_yet(page, ("quota.joins", JOINS))
         clients.run(flood_joins(clients, sb))
         time.sleep(TICK_S)
-        fault(sb, "phx_error", {"topic": JOINS})  # its rejoin, 1 s on, is over the join rate
+        sb.fault("phx_error", {"topic": JOINS})  # its rejoin, 1 s on, is over the join rate
         crashed = time.monotonic()
         joins_s = shown_within(page, {("quota.joins", JOINS)}, crashed)
         shown, errors = rows(page), list(p.errors)

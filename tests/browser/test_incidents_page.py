@@ -12,6 +12,7 @@ import time
 
 import pytest
 from conftest import DashboardServer
+from incident_table import rows, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -34,25 +35,6 @@ def watch_config(sb, path, token: str):
         f'[[channels]]\ntopic = "{CRASHY}"\n'
     )
     return path
-
-
-def rows(page) -> dict[tuple[str, str], str]:
-    """(class, channel) -> state, for every row the table shows."""
-    out = {}
-    for row in page.locator(".tabulator-row").all():
-        cells = [row.locator(f"[tabulator-field={f}]") for f in ("class", "channel", "state")]
-        if all(c.count() for c in cells):
-            cls, channel, state = (c.first.inner_text().strip() for c in cells)
-            out[(cls, channel)] = state
-    return out
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (found := predicate()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return found
 
 
 @pytest.fixture
