@@ -4,18 +4,41 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every package `make` installs, at the version the suite was run with, with hashes, for
+# Python 3.11-3.13 on any platform. `make lock` regenerates it from pyproject.toml's ranges.
+LOCK := requirements.txt
+# uv installs the lock (seconds, and into a cache the offline install test reuses) and writes
+# it. It is pinned and installed into the venv by pip, so no system uv is needed.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
 JS_STAMP := tests/js/node_modules/.installed
 PORT ?= 5006
 HOST ?= 127.0.0.1
 
-.PHONY: serve sandbox notebook test test-fast bench bench-soak lint system-deps clean
+.PHONY: serve sandbox notebook test test-fast bench bench-soak lint lock system-deps clean
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (found %s)" % sys.version.split()[0]'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,notebooks]'
+# Any Python from 3.11 (PYTHON=python3.13 make ...); CI on this machine uses python3, 3.11.
+NEED_PY := import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "Python 3.11 or newer is required, found %d.%d" % v[:2])
+
+$(PY):
+	@$(PYTHON) -c '$(NEED_PY)'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml $(LOCK) | $(PY)
+	@$(PY) -c '$(NEED_PY)'  # an existing .venv may be older
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV) pip install --quiet --python $(PY) --require-hashes -r $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the lock from pyproject.toml, keeping every pin that still fits its range.
+# `make lock LOCK_FLAGS=--upgrade` moves everything to the newest allowed, or
+# LOCK_FLAGS='--upgrade-package panel' one package. Then `make test`, and commit both files.
+lock: | $(PY)
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV) pip compile pyproject.toml --extra test --extra notebooks --universal \
+		--python-version 3.11 --generate-hashes --custom-compile-command 'make lock' \
+		--quiet $(LOCK_FLAGS) -o $(LOCK)
 
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error

@@ -1,8 +1,6 @@
-"""`panel serve app.py`: the Realtime Monitor dashboard; `python -m monitor serve` runs it with the
-right flags. The composition root hands the process's runtime to the pages (dashboards/app.py)."""
+"""`panel serve app.py` in a checkout: the dashboard. Its code is monitor/apps/app.py, which the
+installed `realtime-monitor serve` runs; this file runs that one, so there is one copy."""
 
-from dashboards.app import build
-from monitor.runtime import get_runtime
+import runpy
 
-runtime = get_runtime()
-build(runtime.shared, runtime.config.dashboard, send=runtime.send_broadcast).servable()
+runpy.run_module("monitor.apps.app")

@@ -1,7 +1,6 @@
-"""`panel serve app.py wall.py`: the wall display at /wall (also /app?view=wall)."""
+"""`panel serve app.py wall.py` in a checkout: the wall display at /wall. Its code is
+monitor/apps/wall.py (see app.py)."""
 
-from dashboards.app import build
-from monitor.runtime import get_runtime
+import runpy
 
-runtime = get_runtime()
-build(runtime.shared, runtime.config.dashboard, page="wall").servable()
+runpy.run_module("monitor.apps.wall")

@@ -1,4 +1,4 @@
-"""`python -m monitor check|record|replay`: see `monitor.cli`."""
+"""`python -m monitor serve|check|record|replay`, or `realtime-monitor`: see `monitor.cli`."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""`python -m monitor <command>`: one entry point for the monitor's commands.
+"""`realtime-monitor <command>` (or `python -m monitor <command>`): the monitor's commands.
 
 Each command lives in a small module with `register(commands)`, which adds its parser to the
 `add_subparsers()` object and sets `handler`: a function of the parsed arguments that returns the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from monitor import check, record, serve
 
@@ -17,9 +18,11 @@ COMMANDS = (check, record, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Usage lines name the command as it was typed: the console script, or `python -m monitor`.
+    script = Path(sys.argv[0]).name == "realtime-monitor"
     parser = argparse.ArgumentParser(
-        prog="python -m monitor",
-        description="Watch Supabase Realtime: a headless check, recording and replay.",
+        prog="realtime-monitor" if script else "python -m monitor",
+        description="Watch Supabase Realtime: the dashboard, a headless check, recording, replay.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for module in COMMANDS:

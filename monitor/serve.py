@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+# Absolute paths inside the package, so an installed `realtime-monitor serve` runs from any
+# directory (and reads that directory's ./watch.toml), not only from a checkout's root.
+HERE = Path(__file__).resolve().parent
 CDN_ROUTE = "panel-cdn"
 
 
@@ -31,8 +33,8 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         "-m",
         "panel",
         "serve",
-        "app.py",
-        "wall.py",
+        str(HERE / "apps" / "app.py"),
+        str(HERE / "apps" / "wall.py"),
         "--index",
         "app",
         "--address",
@@ -44,7 +46,7 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         "--allow-websocket-origin",
         f"localhost:{args.port}",
         "--setup",
-        "monitor/setup.py",
+        str(HERE / "setup.py"),
         "--check-unused-sessions",
         str(args.session_check_ms),
         "--unused-session-lifetime",
@@ -70,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
         f"Prometheus: http://{args.host}:{args.port}/metrics",
         flush=True,
     )
-    os.chdir(ROOT)
     os.execvpe(cmd[0], cmd, env)
     return 0
 
