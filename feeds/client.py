@@ -53,6 +53,38 @@ MalformedTap = Callable[[Any, str], None]
 DropTap = Callable[[str, "int | None"], None]
 ControlTap = Callable[[dict[str, Any], "str | None"], bool]
 CONTROL_EVENTS = frozenset({"phx_reply", "phx_error", "phx_close", "system"})
+# orjson reads JSON nested up to 1024 levels but writes at most 255 (and the stdlib's json, which
+# the roster uses, overflows Python's stack near 1000): a frame deeper than this would be read,
+# then break whatever writes it again (the Inspector, a recording, the roster), on every tick.
+MAX_DEPTH = 255
+
+
+def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, str]:
+    """One websocket frame's JSON object, or None and why it cannot be one (reference §1.3).
+
+    Anything may arrive: a binary frame, invalid UTF-8 inside one, a number past a double
+    (orjson refuses `1e400`; integers past 64 bits become floats, which is all a monitor needs),
+    a megabyte of nesting. None of it may reach the store, and none of it may stop the read loop.
+    """
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, f"not JSON: {exc}"
+    if not isinstance(frame, dict):
+        return None, "not a JSON object"
+    if _brackets(raw) > MAX_DEPTH:  # cheap: only frames with many brackets are walked
+        try:
+            orjson.dumps(frame)
+        except orjson.JSONEncodeError:
+            return None, f"nested deeper than {MAX_DEPTH} levels"
+    return frame, ""
+
+
+def _brackets(raw: str | bytes) -> int:
+    """An upper bound of the nesting depth (brackets in strings count too), counted in C."""
+    if isinstance(raw, str):
+        return raw.count("{") + raw.count("[")
+    return raw.count(b"{") + raw.count(b"[")
 
 
 def _deliver(frame: dict[str, Any], join_topic: str | None) -> bool:
@@ -117,6 +149,38 @@ class MonitoredClient(AsyncRealtimeClient):
                 del self._joins_in_flight[ref]
         return bool(self._joins_in_flight)
 
+    def take(self, raw: str | bytes, received: float) -> None:
+        """One frame read off the socket: data to `on_frame`, control frames to `on_control`
+        and then to their channel, anything unreadable to `on_malformed`."""
+        frame, why = decode(raw)
+        if frame is None:
+            self._on_malformed(raw, why)
+            return
+        event = frame.get("event")
+        if not isinstance(event, str):  # `[] in DATA_EVENTS` raises: the loop used to end here
+            self._on_malformed(raw, "no string event")
+            return
+        if event in DATA_EVENTS:
+            self._on_frame(frame, len(raw), received)
+            return
+        if event == "system":
+            self._on_frame(frame, len(raw), received)
+        join_topic = None
+        if event == "phx_reply":
+            join = self._joins_in_flight.pop(str(frame.get("ref")), None)
+            join_topic = join[1] if join else None
+        if event in CONTROL_EVENTS and not self._on_control(frame, join_topic):
+            return
+        try:
+            message = ServerMessageAdapter.validate_python(frame)
+        except ValidationError as exc:
+            if event == "system":
+                return  # e.g. "Server requested disconnect": no `channel`, ours anyway
+            self._on_malformed(raw, f"not a Realtime message: {exc.errors()[0]['msg']}")
+            return
+        if channel := self.channels.get(message.topic):
+            channel._handle_message(message)
+
     async def _listen(self) -> None:
         ws = self._ws_connection
         if not ws:
@@ -124,42 +188,25 @@ class MonitoredClient(AsyncRealtimeClient):
         error: Exception
         try:
             async for raw in ws:
-                received = time.time()
                 try:
-                    frame = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    self._on_malformed(raw, "not JSON")
-                    continue
-                if not isinstance(frame, dict):
-                    self._on_malformed(raw, "not a JSON object")
-                    continue
-                if frame.get("event") in DATA_EVENTS:
-                    self._on_frame(frame, len(raw), received)
-                    continue
-                event = frame.get("event")
-                if event == "system":
-                    self._on_frame(frame, len(raw), received)
-                join_topic = None
-                if event == "phx_reply":
-                    join = self._joins_in_flight.pop(str(frame.get("ref")), None)
-                    join_topic = join[1] if join else None
-                if event in CONTROL_EVENTS and not self._on_control(frame, join_topic):
-                    continue
-                try:
-                    message = ServerMessageAdapter.validate_python(frame)
-                except ValidationError as exc:
-                    if event == "system":
-                        continue  # e.g. "Server requested disconnect": no `channel`, ours anyway
-                    self._on_malformed(raw, f"not a Realtime message: {exc.errors()[0]['msg']}")
-                    continue
-                if channel := self.channels.get(message.topic):
-                    channel._handle_message(message)
+                    self.take(raw, time.time())
+                except Exception as exc:
+                    # whatever a frame does to the code after it, the read loop goes on: a
+                    # loop that stopped would leave the socket open and deaf until the probe
+                    # noticed, and the same frame again would do it again
+                    self._on_malformed(raw, f"not handled: {type(exc).__name__}: {exc}")
         except websockets.exceptions.ConnectionClosedError as exc:
             error = exc
             code: int | None = exc.rcvd.code if exc.rcvd else 1006
             reason = f"connection lost (code {code})"
             if exc.rcvd and exc.rcvd.reason:
                 reason += f": {exc.rcvd.reason}"
+            elif exc.sent and exc.sent.code == 1007:
+                # RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection, so the
+                # websockets library closed it (1007); the frame is malformed input all the same
+                code = 1007
+                reason = f"connection failed by the monitor (code 1007): {exc.sent.reason}"
+                self._on_malformed(b"", "a text frame that is not UTF-8")
         else:
             if self._ws_connection is not ws:
                 return  # we closed it ourselves

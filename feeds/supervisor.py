@@ -106,6 +106,7 @@ class Supervisor:
         self.reason: str | None = None
         self.sessions = 0
         self.malformed_frames = 0
+        self.malformed_kinds: dict[str, int] = {}  # what made frames unreadable, counted
         self.client: MonitoredClient | None = None
         self.channels: dict[str, Any] = {}
         self.probe_topic = f"monitor-probe-{uuid.uuid4().hex[:8]}"
@@ -268,7 +269,10 @@ class Supervisor:
     async def _join(self, client: MonitoredClient, cfg: ChannelConfig) -> None:
         params = {
             "config": {
-                "broadcast": {"ack": False, "self": False},
+                # self: the only broadcast the monitor sends on a watched channel is the
+                # Inspector's test broadcast, and the operator wants to see it come back
+                # through the server like any client's
+                "broadcast": {"ack": False, "self": True},
                 "presence": {"key": cfg.presence_key, "enabled": cfg.presence},
                 "private": cfg.private,
             }
@@ -517,17 +521,26 @@ class Supervisor:
         self.on_event(event)
 
     def _on_malformed(self, raw: Any, why: str) -> None:
+        """Count every frame the monitor cannot read, by kind, and log the first of each kind:
+        a peer that floods one bad frame costs one log line (and a tally every 1000), not one
+        per frame. Each is also an event, so the Inspector shows what arrived."""
         self.malformed_frames += 1
-        if self.malformed_frames <= 20 or self.malformed_frames % 1000 == 0:
-            log.warning("malformed frame #%d (%s): %.200r", self.malformed_frames, why, raw)
-        self.on_event(
-            Event(
-                time.time(),
-                "",
-                "system",
-                "malformed",
-                payload={"error": why, "frame": str(raw)[:500]},
+        kind = why.split(":", 1)[0]
+        seen = self.malformed_kinds.get(kind, 0)
+        self.malformed_kinds[kind] = seen + 1
+        preview = _preview(raw)
+        if not seen:
+            log.warning(
+                "malformed frame (%s), ignored; more of this kind are only counted: %.200s",
+                why,
+                preview,
             )
+        elif self.malformed_frames % 1000 == 0:
+            log.warning(
+                "%d malformed frames so far: %s", self.malformed_frames, self.malformed_kinds
+            )
+        self.on_event(
+            Event(time.time(), "", "system", "malformed", payload={"error": why, "frame": preview})
         )
 
     def _on_drop(self, reason: str, code: int | None = None) -> None:
@@ -684,6 +697,18 @@ class Supervisor:
                     )
         finally:
             await conn.close()
+
+
+def _preview(raw: Any, limit: int = 500) -> str:
+    """The start of a frame, as text, without copying a 10 MB frame (or walking a deep one)."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw[:limit]).decode("utf-8", "replace")
+    if isinstance(raw, str):
+        return raw[:limit]
+    try:
+        return orjson.dumps(raw)[:limit].decode("utf-8", "replace")
+    except orjson.JSONEncodeError:
+        return type(raw).__name__
 
 
 def token_role(token: str | None) -> str | None:
