@@ -19,6 +19,7 @@ import asyncio
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
@@ -64,6 +65,13 @@ def sandbox_channels(sandbox: SandboxChild) -> list[ChannelConfig]:
     return channels
 
 
+def shown_url(url: str) -> str:
+    """`url` as a page may show it: without user:password@, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 class Monitor:
     """Starts the sandbox when the config names no project, then one Supervisor feeding `sinks`.
 
@@ -95,8 +103,10 @@ class Monitor:
 
     @property
     def target(self) -> str:
-        """Where we are watching, for headers and summaries (never the key)."""
-        return f"sandbox at {self.url}" if self.sandbox else self.url
+        """Where we are watching, for headers and summaries: every page shows it, so never the
+        key, nor a password or query (`?apikey=`) someone wrote into the URL."""
+        url = shown_url(self.url)
+        return f"sandbox at {url}" if self.sandbox else url
 
     async def start(self) -> None:
         cfg = self.config

@@ -8,21 +8,51 @@ asks for (`prometheus_client.exposition.choose_encoder`: Prometheus text, or Ope
 A scrape takes one store snapshot and builds the families (a few ms, benchmarks/scrape.py); it
 runs on a worker thread so the event loop that carries ingest and every session's websocket is
 not held for it.
+
+Who may scrape (`monitor.auth`): Panel's login guards only the apps' own routes, not a plugin's,
+so the handler checks it itself, with the server's own auth provider (`get_user`, which reads the
+signed `user` cookie of Panel's login); a request with `Authorization: Bearer` is judged on the
+metrics token instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 from prometheus_client.exposition import choose_encoder
 from tornado.web import RequestHandler
 
+from monitor import auth
+
 
 class MetricsHandler(RequestHandler):
+    async def allowed(self) -> bool:
+        """The rules of `monitor.auth`; `self.application` is Bokeh's, with Panel's provider."""
+        token = auth.metrics_token()
+        header = self.request.headers.get("Authorization")
+        if token and auth.bearer(header) is not None:
+            return auth.token_matches(header, token)
+        provider = self.application.auth_provider
+        if provider.get_user_async is not None:
+            return bool(await provider.get_user_async(self))
+        if provider.get_user is not None:
+            user = provider.get_user(self)
+            return bool(await user if inspect.isawaitable(user) else user)
+        return not token  # no login on the pages: open unless a token is set
+
     async def get(self) -> None:
         import panel as pn
 
         from monitor.runtime import CACHE_KEY
+
+        if not await self.allowed():
+            status, headers, body = auth.refusal(auth.metrics_token())
+            self.set_status(status)
+            for name, value in headers.items():
+                self.set_header(name, value)
+            self.write(body)
+            return
 
         runtime = pn.state.cache.get(CACHE_KEY)
         if runtime is None:  # the setup module has not run yet

@@ -52,9 +52,10 @@ def watch_toml(
 
 
 class DashboardServer:
-    """`python -m monitor serve --config CONFIG -- PANEL_ARGS`. That command execs `panel
-    serve`, so the Popen pid is the panel server process itself. `cpus` pins it (and every
-    thread it starts) to those cores."""
+    """`python -m monitor serve --config CONFIG SERVE_ARGS -- PANEL_ARGS`. That command execs
+    `panel serve`, so the Popen pid is the panel server process itself. `cpus` pins it (and every
+    thread it starts) to those cores. `serve_args` are the monitor's own serve options (the login,
+    `--metrics-token`)."""
 
     def __init__(
         self,
@@ -64,12 +65,13 @@ class DashboardServer:
         timeout: float = 60,
         cpus: set[int] | None = None,
         env: dict[str, str] | None = None,
+        serve_args: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        args = ["--port", str(self.port), "--config", str(config)]
+        args = ["--port", str(self.port), "--config", str(config), *serve_args]
         if panel_args:
             args += ["--", *panel_args]
         self.proc = subprocess.Popen(
