@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
 
+from monitor.auth import METRICS_TOKEN_ENV
 from monitor.config import ConfigError, WatchConfig, load_config
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -39,7 +41,8 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_metrics_option(parser: argparse.ArgumentParser) -> None:
-    """`--metrics-port`: Prometheus metrics of the run on 127.0.0.1 (`monitor.prometheus`)."""
+    """`--metrics-port`: Prometheus metrics of the run on 127.0.0.1 (`monitor.prometheus`);
+    `--metrics-token`: only for scrapers that send it as `Authorization: Bearer`."""
     parser.add_argument(
         "--metrics-port",
         type=int,
@@ -47,12 +50,21 @@ def add_metrics_option(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="serve Prometheus metrics on http://127.0.0.1:N/metrics while running",
     )
+    parser.add_argument(
+        "--metrics-token",
+        default=None,
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' on /metrics (default: "
+        "$REALTIME_MONITOR_METRICS_TOKEN, which keeps it out of the process listing)",
+    )
 
 
 def with_config(runner: Runner) -> Callable[[argparse.Namespace], int]:
     """A command handler that loads the config, then runs `runner` on a fresh event loop."""
 
     def handler(args: argparse.Namespace) -> int:
+        if getattr(args, "metrics_token", None):  # where the metrics server looks for it
+            os.environ[METRICS_TOKEN_ENV] = args.metrics_token
         try:
             config = load_config(args.config)
         except ConfigError as exc:

@@ -50,7 +50,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
-from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    ProcessCollector,
+    make_wsgi_app,
+    start_http_server,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -388,10 +393,21 @@ def registry(collector: SnapshotCollector, process: bool = True) -> CollectorReg
     return reg
 
 
-def serve(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> Callable[[], None]:
+def serve(
+    registry: CollectorRegistry, port: int, host: str = "127.0.0.1", token: str | None = None
+) -> Callable[[], None]:
     """`prometheus_client`'s own HTTP server in a daemon thread; returns its stop function
-    (which may be called more than once)."""
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    (which may be called more than once). With a metrics token (`token`, else the process's
+    REALTIME_MONITOR_METRICS_TOKEN, which `--metrics-token` sets), only requests carrying it
+    as `Authorization: Bearer` are answered (`monitor.auth`)."""
+    from monitor import auth
+
+    token = token or auth.metrics_token()
+    if token:
+        app = auth.bearer_only(make_wsgi_app(registry), token)
+        server, thread = auth.serve_wsgi(app, port, host)
+    else:
+        server, thread = start_http_server(port, addr=host, registry=registry)
     stopped = threading.Event()
 
     def stop() -> None:
