@@ -3,6 +3,8 @@ title. `monitor.config` stacks it into the watch config; nothing below dashboard
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, ValidationInfo, field_validator
 
 from feeds.settings import NonNegFloat, Section
@@ -14,6 +16,10 @@ class DashboardConfig(Section):
     chart_ms: int = Field(1000, validate_default=True)
     stale_after_s: NonNegFloat = 10.0  # no event at all (probes included) for this long = stale
     title: str = "Realtime Monitor"
+    # with several [[projects]] and no ?project= on the wall: show them in turn ("cycle", each
+    # for wall_cycle_s) or all at once ("tile"); ?layout= overrides it per wall
+    wall_layout: Literal["cycle", "tile"] = "cycle"
+    wall_cycle_s: float = Field(15.0, ge=1)
 
     # On chart_ms (declared after update_ms) rather than the model, so that setting update_ms and
     # then chart_ms one after the other does not fail in between.

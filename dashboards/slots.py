@@ -39,6 +39,11 @@ class SlotCards:
         self.pane = pn.pane.HTML("", stylesheets=styles or [STYLES], sizing_mode="stretch_width")
         self._shown: dict[str, dict[str, float]] = {}
 
+    def reset(self) -> None:
+        """Forget the values shown, so the next render animates nothing (another project's
+        cards replace these on a cycling wall)."""
+        self._shown = {}
+
     def render(self, snap: Snapshot) -> None:
         layout = snap.replica_layout
         names = list(layout.counters)

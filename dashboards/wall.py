@@ -12,10 +12,18 @@ fits 1280×720, 1920×1080 and 3840×2160 without scrolling.
 The header is a pure function of the snapshot and the settings, so it is built once per
 snapshot for every wall that is open; staleness comes from the snapshot (its newest event),
 not from each session's own clock. Everything it shows is bounded.
+
+Several projects: a `Wall` given `projects` shows them in turn, each for `cycle_s`, by swapping
+its `data` (the one view and its panes are kept, so a wall that cycles for weeks holds what a
+single wall holds). The turn comes from the clock, not from when the wall opened, so every wall
+in the room shows the same project at the same time. `WallGrid` tiles them instead: one compact
+wall (header, stale banner, incident, tiles, trends, chips; no slot cards) per project, scaled
+so that all fit one screen.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -23,6 +31,7 @@ import numpy as np
 import panel as pn
 import param
 
+from metrics.shared import SharedSnapshots
 from metrics.snapshot import Snapshot
 from metrics.store import Pulse
 
@@ -135,7 +144,9 @@ def incident_markup(snap: Snapshot) -> str:
     )
 
 
-def head_markup(snap: Snapshot, checks: dict[str, Any], title: str, stale_after_s: float) -> str:
+def head_markup(
+    snap: Snapshot, checks: dict[str, Any], title: str, stale_after_s: float, project: str = ""
+) -> str:
     st = snap.status.status or "connecting"
     color = LEVEL_COLORS["alert"] if health(snap).alert else STATUS_COLORS.get(st, "#64748b")
     banner = ""
@@ -152,9 +163,14 @@ def head_markup(snap: Snapshot, checks: dict[str, Any], title: str, stale_after_
         for t in (tiles[k] for k in WALL_TILES)
     )
     clock = time.strftime("%H:%M:%S UTC", time.gmtime(snap.now))
+    named = (
+        f'<span class="rm-wall-project" data-testid="wall-project"> · {esc(project)}</span>'
+        if project
+        else ""
+    )
     return (
         f'<div class="rm-wall"><div class="rm-wall-head"><div class="rm-wall-title">'
-        f'{esc(title)}</div><div class="rm-wall-status" style="--st:{color}" '
+        f'{esc(title)}{named}</div><div class="rm-wall-status" style="--st:{color}" '
         f'data-testid="wall-status">{esc(st.upper())}</div><div class="rm-wall-clock">{clock}'
         f'</div></div>{banner}{incident_markup(snap)}<div class="rm-wall-tiles">{cells}</div>'
         f"{trends_markup(snap)}"
@@ -165,6 +181,39 @@ def head_markup(snap: Snapshot, checks: dict[str, Any], title: str, stale_after_
 class Wall(LiveView):
     title = param.String("Realtime Monitor")
     stale_after_s = param.Number(10.0, bounds=(0, None))
+    project = param.String("", doc="The project shown, named in the header ('' for the only one).")
+    projects = param.Dict(
+        {}, doc="Project name -> SharedSnapshots to show in turn; empty shows `data` alone."
+    )
+    cycle_s = param.Number(15.0, bounds=(1, None), doc="How long each project is shown.")
+
+    def __init__(self, **params: Any) -> None:
+        projects = params.get("projects") or {}
+        if projects and "data" not in params:
+            name = self.turn(list(projects), params.get("cycle_s", 15.0))
+            params.update(data=projects[name], project=self._label(name, projects))
+        super().__init__(**params)
+
+    @staticmethod
+    def turn(names: list[str], cycle_s: float, now: float | None = None) -> str:
+        """The project shown at `now`: the same on every wall, whenever it was opened."""
+        return names[int((time.time() if now is None else now) // cycle_s) % len(names)]
+
+    @staticmethod
+    def _label(name: str, projects: dict[str, Any]) -> str:
+        return f"{name} ({list(projects).index(name) + 1}/{len(projects)})"
+
+    def tick(self, force: bool = False) -> None:
+        if self.projects:
+            name = self.turn(list(self.projects), self.cycle_s)
+            if self.projects[name] is not self.data:
+                # the same panes show the next project: its data, its name, no old card deltas
+                self.param.update(
+                    data=self.projects[name], project=self._label(name, self.projects)
+                )
+                self.cards.reset()
+                force = True
+        super().tick(force)
 
     def layout(self) -> pn.viewable.Viewable:
         styles = [STYLES, WALL_STYLES, INCIDENT_STYLES]
@@ -193,10 +242,91 @@ class Wall(LiveView):
         self._head(snap)
 
     def _head(self, snap: Snapshot) -> None:
-        data = self.data
+        data, project = self.data, self.project
         markup = data.derived(
             snap,
-            ("wall-head", self.title, self.stale_after_s),
-            lambda: head_markup(snap, data.checks(snap), self.title, self.stale_after_s),
+            ("wall-head", self.title, self.stale_after_s, project),
+            lambda: head_markup(snap, data.checks(snap), self.title, self.stale_after_s, project),
         )
         set_if_changed(self.head, markup)
+
+
+# A tile's unit: the wall's, divided among the grid's columns and rows.
+TILE_STYLES = """
+.rm-wall-cell { height: 100%; border: 1px solid #1e293b; overflow: hidden; background: #000; }
+.rm-wall-cell .rm-wall { --u: var(--tile-u); }
+"""
+
+
+class WallTile(LiveView):
+    """One project's compact wall inside a `WallGrid`: the wall's header without the cards."""
+
+    title = param.String("")
+    stale_after_s = param.Number(10.0, bounds=(0, None))
+    unit = param.String("min(1vw, 1.7778vh)", doc="CSS length of the tile's type unit.")
+
+    def layout(self) -> pn.viewable.Viewable:
+        styles = [STYLES, WALL_STYLES, INCIDENT_STYLES, TILE_STYLES]
+        self.pane = pn.pane.HTML("", stylesheets=styles, sizing_mode="stretch_both", margin=0)
+        return self.pane
+
+    def refresh_fast(self, snap: Snapshot) -> None:
+        self._render(snap)
+
+    def refresh_slow(self, snap: Snapshot) -> None:
+        self._render(snap)
+
+    def fast_key(self, pulse: Pulse) -> object:
+        return pulse.connection_changes
+
+    def _render(self, snap: Snapshot) -> None:
+        data = self.data
+        head = data.derived(
+            snap,
+            ("wall-tile", self.title, self.stale_after_s),
+            lambda: head_markup(snap, data.checks(snap), self.title, self.stale_after_s),
+        )
+        set_if_changed(
+            self.pane,
+            f'<div class="rm-wall-cell" data-testid="wall-cell" data-project="{esc(self.title)}" '
+            f'style="--tile-u: {self.unit}">{head}</div>',
+        )
+
+
+class WallGrid(pn.viewable.Viewer):
+    """Every project at once, one `WallTile` each, in a grid that fills the screen."""
+
+    projects = param.Dict({}, doc="Project name -> SharedSnapshots, in display order.")
+    title = param.String("Realtime Monitor")
+    stale_after_s = param.Number(10.0, bounds=(0, None))
+    update_ms = param.Integer(100, bounds=(20, None))
+    chart_ms = param.Integer(1000, bounds=(100, None))
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        n = max(len(self.projects), 1)
+        cols = math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        unit = f"min(calc(1vw / {cols}), calc(1.7778vh / {rows}))"
+        self.tiles = [
+            WallTile(
+                data=shared,
+                title=name,
+                unit=unit,
+                stale_after_s=self.stale_after_s,
+                update_ms=self.update_ms,
+                chart_ms=self.chart_ms,
+            )
+            for name, shared in self.projects.items()
+            if isinstance(shared, SharedSnapshots)
+        ]
+        self._panel = pn.GridBox(
+            *self.tiles,
+            ncols=cols,
+            sizing_mode="stretch_both",
+            margin=0,
+            styles={"background": "#000", "height": "100vh", "overflow": "hidden"},
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._panel

@@ -29,6 +29,9 @@ Names (prefix `realtime_monitor_`, base units, `_total` for counters; every seri
 * quotas (`metrics.quota.gauges`): `quota_used`, `quota_monitor_used`, `quota_limit`,
   `quota_used_ratio` {quota}; payload quotas in bytes (`broadcast_payload_bytes`, ...).
 * `presence_members` {channel}; `live_slot_counter` {table, key, counter}.
+* alert delivery (`monitor.notify.families`, through `SnapshotCollector.extra`):
+  `notify_sent_total`, `notify_failed_attempts_total` {webhook}, `notify_dropped_total`
+  {webhook, reason}, `notify_queued` {webhook}, `notify_firing`.
 
 Labels stay bounded: channels are the watched ones; event names are the first `MAX_EVENT_SERIES`
 (channel, kind, event) seen, later ones counted under event "_other" (the first-seen order never
@@ -45,7 +48,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -97,10 +100,18 @@ HISTOGRAMS = {
 
 
 def project_name(url: str, uses_sandbox: bool) -> str:
-    """The `project` label: "sandbox" for the monitor's own sandbox, else the URL's host."""
+    """The `project` label of a config without [[projects]]: "sandbox" for the monitor's own
+    sandbox, else the URL's host."""
     if uses_sandbox:
         return "sandbox"
     return urlsplit(url).hostname or url
+
+
+def project_label(config: WatchConfig) -> str:
+    """A project's name everywhere (the `project` label, the pages' selector, ?project=): its
+    [[projects]] name, or for the single project of a file without them the label it always
+    had, so dashboards and alert rules written for one project keep working."""
+    return config.project or project_name(config.connection.url, config.uses_sandbox)
 
 
 def buckets(hist: LatencyHistogram) -> list[tuple[str, float]]:
@@ -363,6 +374,9 @@ class SnapshotCollector:
         self.quota_config = quota_config
         self.malformed_frames = malformed_frames
         self.incidents = IncidentTotals()
+        # more families of the same project that are not in the store (alert delivery's
+        # counters, monitor.notify.families): each a callable, read at every scrape
+        self.extra: list[Callable[[], Iterable[Metric]]] = []
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot()
@@ -371,6 +385,28 @@ class SnapshotCollector:
         yield from families(
             snap, project, self.quota_config, malformed, self.incidents.update(snap)
         )
+        for more in self.extra:
+            yield from more()
+
+
+class Merged:
+    """Several projects' collectors as one: each family once, with every project's samples
+    (the text format requires a name's samples to be contiguous). Each project still takes one
+    snapshot per scrape, of its own store."""
+
+    def __init__(self, collectors: Iterable[SnapshotCollector]) -> None:
+        self.collectors = list(collectors)
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for collector in self.collectors:
+            for family in collector.collect():
+                into = merged.get(family.name)
+                if into is None:
+                    merged[family.name] = family
+                else:
+                    into.samples.extend(family.samples)
+        yield from merged.values()
 
 
 def collector_for(store: Store, config: WatchConfig, monitor: Monitor) -> SnapshotCollector:
@@ -380,14 +416,19 @@ def collector_for(store: Store, config: WatchConfig, monitor: Monitor) -> Snapsh
         sup = monitor.supervisor
         return sup.malformed_frames if sup is not None else 0
 
-    project = project_name(config.connection.url, config.uses_sandbox)
-    return SnapshotCollector(store.snapshot, project, config.quota, malformed)
+    return SnapshotCollector(store.snapshot, project_label(config), config.quota, malformed)
 
 
-def registry(collector: SnapshotCollector, process: bool = True) -> CollectorRegistry:
-    """A registry of the monitor's collector (and the process's CPU and memory, by default)."""
+def registry(*collectors: SnapshotCollector, process: bool = True) -> CollectorRegistry:
+    """One registry for the process: a collector per watched project, each series labelled with
+    its project (and the process's CPU and memory once, by default).
+
+    Several collectors yield families of the same names; `prometheus_client` checks only that
+    two collectors do not both claim a name when they `describe()` themselves, which ours do
+    not (they have no `describe`), and its exposition writes each family as it comes. The
+    Prometheus text format wants all samples of a name together, so `Merged` joins them."""
     reg = CollectorRegistry()
-    reg.register(collector)
+    reg.register(collectors[0] if len(collectors) == 1 else Merged(collectors))
     if process:
         ProcessCollector(registry=reg)
     return reg
@@ -422,10 +463,17 @@ def serve(
 
 
 def serve_run(
-    port: int | None, store: Store, config: WatchConfig, monitor: Monitor
+    port: int | None,
+    store: Store,
+    config: WatchConfig,
+    monitor: Monitor,
+    extra: Iterable[Callable[[], Iterable[Metric]]] = (),
 ) -> Callable[[], None]:
     """`--metrics-port` of the headless commands: serve the run's metrics on 127.0.0.1:`port`
-    (nothing when None); returns the stop function."""
+    (nothing when None), with `extra` families (SnapshotCollector.extra); returns the stop
+    function."""
     if port is None:
         return lambda: None
-    return serve(registry(collector_for(store, config, monitor)), port)
+    collector = collector_for(store, config, monitor)
+    collector.extra.extend(extra)
+    return serve(registry(collector), port)
