@@ -30,6 +30,8 @@ from .subscriptions import SubscriptionError, subscribe
 
 log = logging.getLogger("sandbox.socket")
 
+_LOGGED_KINDS: set[str] = set()  # kinds of malformed frame already logged (a handful: the
+# reasons are fixed texts before their colon)
 OK: dict[str, Any] = {"status": "ok", "response": {}}
 ERROR: dict[str, Any] = {"status": "error", "response": {}}  # `{:reply, :error, socket}`
 
@@ -176,13 +178,20 @@ class Connection:
             log.exception("error handling %s on %s", msg.event, msg.topic)
 
     def malformed(self, data: bytes | str, reason: str) -> None:
+        """Counted always; logged the first time each kind is seen (and a tally every 1000), so
+        a client flooding one bad frame costs a line, not a line per frame."""
         stats = self.hub.stats
         stats.malformed_frames += 1
-        if stats.malformed_frames <= 20 or stats.malformed_frames % 1000 == 0:
-            preview = data[:120] if isinstance(data, (bytes, str)) else data
+        kind = reason.split(":", 1)[0]
+        if kind not in _LOGGED_KINDS:
+            _LOGGED_KINDS.add(kind)
             log.warning(
-                "malformed frame #%d ignored (%s): %r", stats.malformed_frames, reason, preview
+                "malformed frame ignored (%s), more of this kind are only counted: %r",
+                reason,
+                data[:120],
             )
+        elif stats.malformed_frames % 1000 == 0:
+            log.warning("%d malformed frames ignored so far", stats.malformed_frames)
 
     async def dispatch(self, msg: s.Inbound) -> None:
         if msg.topic == "phoenix" and msg.event == "heartbeat":

@@ -27,7 +27,34 @@ ENCODING_JSON = 1
 
 
 class FrameError(ValueError):
-    """A frame that does not decode; the socket logs it, counts it and stays open."""
+    """A frame that does not decode; the socket logs it, counts it and stays open, as the server's
+    `RealtimeWeb.Socket.handle_in/2` (lib/realtime_web/socket.ex) rescues every decode error
+    ("MalformedWebSocketMessage") and keeps the socket."""
+
+
+# orjson reads 1024 levels of nesting but writes only 255: a payload deeper than that would be
+# accepted and then fail on its way out, in the middle of a fan-out. Supabase (Jason) has no such
+# limit and would relay it; the sandbox refuses it as malformed instead, the one place it cannot
+# match. (Integers past 64 bits are read as floats, so they are relayed, rounded.)
+MAX_DEPTH = 255
+
+
+def _loads(text: bytes | str, what: str = "not JSON") -> Any:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:  # also Jason's answer to 1e400 and lone surrogates
+        raise FrameError(f"{what}: {exc}") from None
+    brackets = (
+        text.count(b"{") + text.count(b"[")
+        if isinstance(text, bytes)
+        else (text.count("{") + text.count("["))
+    )
+    if brackets > MAX_DEPTH:  # only frames with that many brackets are walked
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            raise FrameError(f"nested deeper than {MAX_DEPTH} levels") from None
+    return value
 
 
 def ws_frame(payload: bytes, opcode: int) -> bytes:
@@ -60,19 +87,16 @@ def _opt_str(value: Any) -> str | None:
         return None
     if isinstance(value, (str, int)):
         return str(value)
-    raise FrameError(f"ref must be a string or null, got {type(value).__name__}")
+    raise FrameError(f"ref must be a string or null: got {type(value).__name__}")
 
 
 def decode_v1(text: bytes | str) -> Inbound:
-    try:
-        msg = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError(f"not JSON: {exc}") from None
+    msg = _loads(text)
     if not isinstance(msg, dict):
         raise FrameError("vsn 1.0.0 frames must be JSON objects")
     missing = [k for k in ("topic", "event", "payload") if k not in msg]
     if missing:
-        raise FrameError(f"missing keys {missing}")
+        raise FrameError(f"missing keys: {missing}")
     topic, event = msg["topic"], msg["event"]
     if not isinstance(topic, str) or not isinstance(event, str):
         raise FrameError("topic and event must be strings")
@@ -82,13 +106,12 @@ def decode_v1(text: bytes | str) -> Inbound:
 
 
 def decode_v2_text(text: bytes | str) -> Inbound:
-    try:
-        msg = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise FrameError(f"not JSON: {exc}") from None
-    if not isinstance(msg, list) or len(msg) != 5:
+    """`V2Serializer.decode_text/1` matches `[join_ref, ref, topic, event, payload | _]`: five
+    elements or more, the rest ignored (lib/realtime_web/socket/v2_serializer.ex)."""
+    msg = _loads(text)
+    if not isinstance(msg, list) or len(msg) < 5:
         raise FrameError("vsn 2.0.0 text frames must be [join_ref, ref, topic, event, payload]")
-    join_ref, ref, topic, event, payload = msg
+    join_ref, ref, topic, event, payload = msg[:5]
     if not isinstance(topic, str) or not isinstance(event, str):
         raise FrameError("topic and event must be strings")
     return Inbound(_opt_str(join_ref), _opt_str(ref), topic, event, payload)
@@ -98,7 +121,7 @@ def decode_v2_binary(data: bytes) -> Inbound:
     """Kind 3 USER_BROADCAST_PUSH, the way realtime-js sends every `channel.send()`."""
     if len(data) < 7 or data[0] != KIND_USER_BROADCAST_PUSH:
         kind = data[0] if data else None
-        raise FrameError(f"unsupported binary frame kind {kind}")
+        raise FrameError(f"unsupported binary frame kind: {kind}")
     jr_len, ref_len, topic_len, ev_len, meta_len, encoding = data[1:7]
     pos = 7
     end = pos + jr_len + ref_len + topic_len + ev_len + meta_len
@@ -118,14 +141,14 @@ def decode_v2_binary(data: bytes) -> Inbound:
     except UnicodeDecodeError:
         raise FrameError("binary frame header fields are not UTF-8") from None
     body = bytes(data[pos:])
-    meta = orjson.loads(meta_raw) if meta_raw else None
+    # the server decodes the metadata with `Jason.decode!/1`: bad JSON is a rescued decode error
+    meta = _loads(meta_raw, "kind-3 metadata is not JSON") if meta_raw else None
     payload: dict[str, Any] = {"type": "broadcast", "event": user_event}
     if encoding == ENCODING_JSON:
-        try:
-            payload["payload"] = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise FrameError("kind-3 JSON payload does not parse") from None
-    if meta:
+        payload["payload"] = _loads(body, "kind-3 JSON payload does not parse")
+    if isinstance(meta, dict) and meta:  # metadata is a map on every path that reads it
+        if len(orjson.dumps(meta)) > 255:  # `1e2` is written `100.0`: it can grow on the way
+            raise FrameError("kind-3 metadata does not fit 255 bytes once encoded again")
         payload["meta"] = meta
     return Inbound(
         join_ref or None,
