@@ -60,8 +60,9 @@ notebook: $(STAMP)
 sandbox: $(STAMP)
 	$(PY) -m sandbox serve --demo
 
+# Two workers (tests/conftest.py says how the files are split); the slowest tests named.
 test: $(STAMP) $(JS_STAMP) system-deps
-	$(PY) -m pytest --durations=20  # the slowest tests named in every run, to keep the suite short
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=20
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit

@@ -41,7 +41,6 @@ def test_overview_numbers_change_as_traffic_flows(dashboard, open_page):
     p = open_page(dashboard.base + "/app")
     badge = p.page.locator("[data-testid=status-badge]")
     badge.wait_for(timeout=20_000)
-    p.page.wait_for_function("() => document.querySelector('body') && true", timeout=5_000)
     deadline = time.monotonic() + 20
     while badge.get_attribute("data-status") != "connected":
         assert time.monotonic() < deadline, "never connected"
@@ -60,6 +59,11 @@ def test_overview_numbers_change_as_traffic_flows(dashboard, open_page):
 def visible_rows(page, field: str) -> list[str]:
     cells = page.locator(f".tabulator-row .tabulator-cell[tabulator-field={field}]")
     return [c.inner_text() for c in cells.all()]
+
+
+def highlighted_seqs(page) -> list[str]:
+    cells = page.locator(".tabulator-row.tabulator-selected .tabulator-cell[tabulator-field=seq]")
+    return cells.all_inner_texts()
 
 
 def test_inspector_filter_search_and_pause(dashboard, open_page):
@@ -86,12 +90,21 @@ def test_inspector_filter_search_and_pause(dashboard, open_page):
     title = page.get_by_text(re.compile(r"^#\d+ "))
     title.first.wait_for(timeout=5_000)
     clicked = title.first.inner_text().split(" ")[0][1:]
-    page.wait_for_timeout(2500)  # two refreshes later, with new rows on top
+    top = visible_rows(page, "seq")[0]
+    # new rows arrive on top while the clicked one is still on the first page: it stays the one
+    # highlighted (the table's selection is a row position, which streaming moves)
+    deadline = time.monotonic() + 10
+    while visible_rows(page, "seq")[0] == top:
+        assert time.monotonic() < deadline, "no new rows arrived"
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(300)
+    assert clicked in visible_rows(page, "seq")
+    assert highlighted_seqs(page) == [clicked]
+    page.wait_for_timeout(2500)  # more refreshes later: the detail is still the clicked event's
     assert title.first.inner_text().startswith(f"#{clicked} ")
-    highlighted = page.locator(
-        ".tabulator-row.tabulator-selected .tabulator-cell[tabulator-field=seq]"
-    ).all_inner_texts()
-    assert highlighted in ([], [clicked])  # never another event highlighted
+    # and no other event is ever highlighted: the clicked one if it is on this page, else none
+    seqs = visible_rows(page, "seq")
+    assert highlighted_seqs(page) == ([clicked] if clicked in seqs else []), seqs
     # pause freezes the view while the store keeps buffering
     page.get_by_role("button", name="Pause").click()
     page.wait_for_timeout(600)
@@ -115,9 +128,13 @@ def test_inspector_sends_a_test_broadcast_that_comes_back(dashboard, open_page):
     page.locator("input[placeholder='event name']").fill("from-the-browser")
     page.get_by_role("button", name="Send broadcast").click()
     page.locator("[data-testid=broadcast-sent]").wait_for(timeout=5_000)
-    # the sandbox echoes nothing to the sender (self: false), so look for it from a peer socket:
-    # the monitor's own store counts it once another client relays, so assert on the form result
     assert "from-the-browser" in page.locator("[data-testid=broadcast-sent]").inner_text()
+    # the server delivers it back to the monitor's own socket (its channels join with
+    # broadcast self: true), so it shows in the log like any client's broadcast
+    deadline = time.monotonic() + 10
+    while "from-the-browser" not in visible_rows(page, "event"):
+        assert time.monotonic() < deadline, "the test broadcast never came back to the log"
+        page.wait_for_timeout(200)
 
 
 def dom_after_gc(cdp) -> tuple[int, int]:

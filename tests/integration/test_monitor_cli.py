@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sandbox_process import until
 from wire import Wire
 
 from feeds.monitor import Monitor, RecorderSink
@@ -214,8 +215,11 @@ async def test_record_then_replay_reproduces_the_store(sandbox, sql, tmp_path, s
     with Recorder(path, flush_every=7) as recorder:
         monitor = Monitor(cfg, [live, RecorderSink(recorder)])
         await monitor.start()
-        while live.snapshot().subscription_counts.get("SUBSCRIBED", 0) != 3:
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: live.snapshot().subscription_counts.get("SUBSCRIBED", 0) == 3,
+            timeout=15,
+            what="the three channels subscribed",
+        )
         w = await Wire.open(sandbox.url, sandbox.anon_key)
         jr, _ = await w.join("rec-bc")
         for i in range(30):
@@ -339,8 +343,11 @@ async def test_outage_lands_on_the_timeline_and_in_uptime(fresh_sandbox, tmp_pat
     sb.stop(signal.SIGKILL)
     await asyncio.sleep(3.0)
     fresh_sandbox(port=port, data_dir=tmp_path / "o")
-    while store.snapshot().status.status != "connected":
-        await asyncio.sleep(0.05)
+    await until(
+        lambda: store.snapshot().status.status == "connected",
+        timeout=15,
+        what="a reconnect to the restarted sandbox",
+    )
     await asyncio.sleep(1.0)
     snap = store.snapshot()
     await monitor.stop()
@@ -404,8 +411,11 @@ async def test_a_silent_socket_is_detected_by_the_probe_and_replaced(fresh_sandb
     store = Store()
     monitor = Monitor(cfg, [store])
     await monitor.start()
-    while store.snapshot().subscription_counts.get("SUBSCRIBED", 0) != 1:
-        await asyncio.sleep(0.05)
+    await until(
+        lambda: store.snapshot().subscription_counts.get("SUBSCRIBED", 0) == 1,
+        timeout=15,
+        what="the channel subscribed",
+    )
     sb.proc.send_signal(signal.SIGSTOP)
     try:
         deadline = time.monotonic() + 5
