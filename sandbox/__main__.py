@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -135,7 +136,17 @@ async def stop_when_orphaned(parent_pid: int, stop: asyncio.Event, every_s: floa
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m sandbox` and the `realtime-sandbox` console script."""
     args = parse_args(argv)
+    if args.db_url is None and importlib.util.find_spec("pgserver") is None:
+        # pgserver's last release has no wheel for Python 3.13, so installs there go without it.
+        print(
+            "sandbox: the embedded PostgreSQL (pgserver) is not installed on Python "
+            f"{sys.version_info.major}.{sys.version_info.minor}; pass --db-url with a PostgreSQL "
+            "that has wal_level=logical, or use Python 3.11 or 3.12",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
