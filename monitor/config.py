@@ -51,6 +51,8 @@ NOT_IN_FILE = frozenset({"source", "project"})  # fields the loader fills, never
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 PER_PROJECT = ("connection", "auth", "sandbox", "channels", "probes", "quota", "live_slots")
 SHARED = ("alerts", "buffers", "dashboard")
+ENV_KEY_HINT = "set it in the file or export SUPABASE_ANON_KEY"
+PROJECT_KEY_HINT = 'set it in this [[projects]] entry, e.g. key = "${PROD_ANON_KEY}"'
 # Keys that identify one project: never inherited from the top level (module doc).
 OWN_KEYS: tuple[tuple[str, ...], ...] = (
     ("connection", "url"),
@@ -253,7 +255,8 @@ def _once(errors: list[Any], own: list[Any]) -> list[Any]:
     for error in errors:
         loc = tuple(error["loc"])
         if len(loc) > 2 and loc[0] == "projects" and isinstance(loc[1], int):
-            inherited = loc[2] in PER_PROJECT and loc[1] < len(own)
+            identity = any(loc[2 : 2 + len(k)] == k for k in OWN_KEYS)
+            inherited = loc[2] in PER_PROJECT and not identity and loc[1] < len(own)
             if inherited and not _written(own[loc[1]], loc[2:]):
                 key = (loc[2:], error["type"], error["msg"])
                 if key in seen:
@@ -366,6 +369,8 @@ def describe(error: Any) -> list[str]:
         exc = ctx.get("error")
         if isinstance(exc, Problems):
             return [f"{path}{at} {what}" for at, what in exc.items]
+        if loc[:1] == ("projects",):  # the environment names one project only (module doc)
+            return [f"{path} {str(exc).replace(ENV_KEY_HINT, PROJECT_KEY_HINT)}"]
         return [f"{path} {exc}"]
     return [f"{path or 'the file'}: {error['msg']}"]
 
