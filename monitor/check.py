@@ -2,7 +2,8 @@
 
 A synthetic check: watch for a while, print the JSON report, exit 1 if an alert threshold was
 crossed (2 if it could not run at all): for CI or cron, with the same alert rules as the
-dashboard's tiles. With `--metrics-port`, Prometheus can scrape the run meanwhile.
+dashboard's tiles. With `--metrics-port`, Prometheus can scrape the run meanwhile. With
+`[notify]` webhooks, alerts are delivered while it runs (`monitor.notify`).
 """
 
 from __future__ import annotations
@@ -31,16 +32,24 @@ def register(commands: Any) -> None:
 
 async def run_check(args: argparse.Namespace, config: WatchConfig) -> int:
     from feeds.monitor import Monitor
+    from metrics.shared import SharedSnapshots
     from metrics.store import Store
-    from monitor import prometheus
+    from monitor import notify, prometheus
 
     # The window is the check's own duration: alerts judge what this run saw, not five minutes.
     store = Store(**store_params(config, window_s=min(config.buffers.window_s, max(args.for_, 1))))
     monitor = Monitor(config, [store], sandbox_log=args.sandbox_log)
-    stop_metrics = prometheus.serve_run(args.metrics_port, store, config, monitor)
+    shared = SharedSnapshots(store=store, alerts=config.alerts, quota=config.quota)
+    notifier = notify.Notifier(
+        prometheus.project_label(config), notify.shared_checks(shared), config.notify
+    )
+    stop_metrics = prometheus.serve_run(
+        args.metrics_port, store, config, monitor, [lambda: notify.families([notifier])]
+    )
     started = time.monotonic()
     try:
         await monitor.start()
+        notifier.start()
         try:
             await asyncio.sleep(args.for_)
             # Report before stopping: our own shutdown is not an outage of the watched service.
@@ -49,6 +58,7 @@ async def run_check(args: argparse.Namespace, config: WatchConfig) -> int:
                 body["summary"]["malformed_frames"] = monitor.supervisor.malformed_frames
         finally:
             stop_metrics()  # first, so no scrape sees our own shutdown as an outage either
+            await notifier.stop()  # nor a webhook
             await monitor.stop()
     finally:
         stop_metrics()

@@ -1,7 +1,8 @@
 """`python -m monitor record|replay`: keep an event stream, and feed it back through the metrics.
 
 * `record --out FILE.parquet|FILE.jsonl [--for 60s] [--metrics-port N]`: record what the feed
-  observes (and, with `--metrics-port`, keep a store of it for Prometheus to scrape meanwhile).
+  observes (and, with `--metrics-port` or `[notify]` webhooks, keep a store of it for
+  Prometheus to scrape and the alert rules to judge meanwhile).
 * `replay FILE [--speed 10 | --speed max]`: play a recording into a fresh store and print the
   same report as `check` (and its exit code), so a recorded incident can be judged later.
 """
@@ -37,27 +38,45 @@ def register(commands: Any) -> None:
 async def run_record(args: argparse.Namespace, config: WatchConfig) -> int:
     from feeds.monitor import Monitor, RecorderSink
     from feeds.recording import Recorder
+    from metrics.shared import SharedSnapshots
     from metrics.store import Store
-    from monitor import prometheus
+    from monitor import notify, prometheus
 
     with Recorder(args.out) as recorder:
         sinks: list[Any] = [RecorderSink(recorder)]
         store = None
-        if args.metrics_port is not None:  # the metrics need a store; a plain recording doesn't
+        notifier = None
+        # the metrics and the alert rules need a store; a plain recording doesn't
+        if args.metrics_port is not None or config.notify.webhooks:
             store = Store(**store_params(config))
             sinks.append(store)
         monitor = Monitor(config, sinks, sandbox_log=args.sandbox_log)
+        if store is not None and config.notify.webhooks:
+            shared = SharedSnapshots(store=store, alerts=config.alerts, quota=config.quota)
+            notifier = notify.Notifier(
+                prometheus.project_label(config), notify.shared_checks(shared), config.notify
+            )
         stop_metrics = (
-            prometheus.serve_run(args.metrics_port, store, config, monitor)
+            prometheus.serve_run(
+                args.metrics_port,
+                store,
+                config,
+                monitor,
+                [lambda: notify.families([notifier])] if notifier is not None else [],
+            )
             if store is not None
             else (lambda: None)
         )
         try:
             await monitor.start()
+            if notifier is not None:
+                notifier.start()
             try:
                 await asyncio.sleep(args.for_)
             finally:
                 stop_metrics()
+                if notifier is not None:
+                    await notifier.stop()
                 await monitor.stop()
         finally:
             stop_metrics()
