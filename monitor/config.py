@@ -50,7 +50,7 @@ NOT_IN_FILE = frozenset({"source", "project"})  # fields the loader fills, never
 # A project's name goes into URLs (?project=), page titles and the Prometheus `project` label.
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 PER_PROJECT = ("connection", "auth", "sandbox", "channels", "probes", "quota", "live_slots")
-SHARED = ("alerts", "buffers", "dashboard")
+SHARED = ("alerts", "buffers", "dashboard", "notify")
 ENV_KEY_HINT = "set it in the file or export SUPABASE_ANON_KEY"
 PROJECT_KEY_HINT = 'set it in this [[projects]] entry, e.g. key = "${PROD_ANON_KEY}"'
 # Keys that identify one project: never inherited from the top level (module doc).

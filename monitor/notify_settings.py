@@ -35,7 +35,7 @@ def safe_url(url: str) -> str:
 class WebhookConfig(Section):
     """One receiver. `format = "json"` posts the notice as a flat JSON object (for your own
     endpoint, n8n, a ticket system...); `"slack"` posts `{"text", "blocks"}`, which Slack's
-    incoming webhooks accept, and so do Mattermost, Rocket.Chat and Discord's `/slack` endpoint."""
+    incoming webhooks take (Mattermost and Discord's `/slack` endpoint read at least the text)."""
 
     url: str = Field("", validate_default=True)  # write "${SLACK_WEBHOOK_URL}": it is a secret
     format: Literal["json", "slack"] = "json"

@@ -409,3 +409,17 @@ def test_the_example_documents_the_defaults_and_its_webhooks_load(tmp_path, monk
     assert cfg.model_dump(exclude={"webhooks"}) == NotifyConfig().model_dump(exclude={"webhooks"})
     assert [(w.format, w.name) for w in cfg.webhooks] == [("slack", "ops-chat"), ("json", "")]
     assert cfg.webhooks[1].headers == {"Authorization": "Bearer t"}
+
+
+def test_notify_is_shared_by_every_project(tmp_path):
+    """One [notify] for the file; each project gets a notifier of its own with it."""
+    path = tmp_path / "watch.toml"
+    path.write_text(
+        "[notify]\nfor_s = 1\n"
+        "[[projects]]\nname = 'a'\n[[projects]]\nname = 'b'\n"
+        "[projects.notify]\nfor_s = 2\n"
+    )
+    with pytest.raises(ConfigError, match=r"projects\[1\].notify: \[notify\] is shared"):
+        load_config(path)
+    path.write_text("[notify]\nfor_s = 1\n[[projects]]\nname = 'a'\n[[projects]]\nname = 'b'\n")
+    assert [c.notify.for_s for c in load_config(path).per_project()] == [1.0, 1.0]
