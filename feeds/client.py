@@ -57,6 +57,11 @@ CONTROL_EVENTS = frozenset({"phx_reply", "phx_error", "phx_close", "system"})
 # the roster uses, overflows Python's stack near 1000): a frame deeper than this would be read,
 # then break whatever writes it again (the Inspector, a recording, the roster), on every tick.
 MAX_DEPTH = 255
+# websockets refuses frames over 1 MiB by default, and realtime-py keeps that default; Supabase
+# sends broadcasts of up to 3,000 KB (Pro, reference §9.1) and presence_state as large as the
+# roster, and a refused frame fails the socket (1009): every such broadcast would cost a
+# reconnect and the events around it. This bounds what one frame may cost instead.
+MAX_FRAME = 16 * 2**20
 
 
 def decode(raw: str | bytes) -> tuple[dict[str, Any] | None, str]:
@@ -149,6 +154,11 @@ class MonitoredClient(AsyncRealtimeClient):
                 del self._joins_in_flight[ref]
         return bool(self._joins_in_flight)
 
+    async def _on_connect(self) -> None:
+        if self._ws_connection is not None:  # read before anything can arrive: nothing is joined
+            self._ws_connection.protocol.max_size = MAX_FRAME
+        await super()._on_connect()
+
     def take(self, raw: str | bytes, received: float) -> None:
         """One frame read off the socket: data to `on_frame`, control frames to `on_control`
         and then to their channel, anything unreadable to `on_malformed`."""
@@ -207,6 +217,10 @@ class MonitoredClient(AsyncRealtimeClient):
                 code = 1007
                 reason = f"connection failed by the monitor (code 1007): {exc.sent.reason}"
                 self._on_malformed(b"", "a text frame that is not UTF-8")
+            elif exc.sent and exc.sent.code == 1009:
+                code = 1009
+                reason = f"connection failed by the monitor (code 1009): {exc.sent.reason}"
+                self._on_malformed(b"", f"a frame over {MAX_FRAME} bytes")
         else:
             if self._ws_connection is not ws:
                 return  # we closed it ourselves

@@ -14,6 +14,8 @@ from __future__ import annotations
 USED: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
     # the read loop, replaced by MonitoredClient._listen to tap frames before pydantic
     ("realtime._async.client.AsyncRealtimeClient", "_listen", ()),
+    # where MonitoredClient raises the socket's frame limit, before anything is joined
+    ("realtime._async.client.AsyncRealtimeClient", "_on_connect", ()),
     ("realtime._async.client.AsyncRealtimeClient", "_ws_connection", None),
     ("realtime._async.client.AsyncRealtimeClient", "_set_channels_errored", ("error",)),
     ("realtime._async.client.AsyncRealtimeClient", "channels", None),
