@@ -104,12 +104,18 @@ def parse_range(header: str | None) -> tuple[int, int | None] | None:
     if "=" in text:
         text = text.split("=", 1)[1]
     lower, sep, upper = text.partition("-")
-    if not sep or not lower.isdigit() or (upper and not upper.isdigit()):
+    if not sep or not _digits(lower) or (upper and not _digits(upper)):
         return None
     start = int(lower)
     if not upper:
         return start, None
     return start, max(0, int(upper) - start + 1)
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit()` admits "²" and "١", which `int()` then refuses or
+    reads as numbers no HTTP client meant."""
+    return text.isascii() and text.isdigit()
 
 
 def content_range(lower: int, n: int, total: int | None) -> str:
@@ -125,8 +131,11 @@ def json_body(raw: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(raw)  # integers beyond 64 bits, which orjson refuses
-    except ValueError:
+        # integers beyond 64 bits, which orjson refuses; UTF-8 only, as PostgREST reads bodies
+        # (the stdlib would also read UTF-16, which the insert then splices as UTF-8 text), and
+        # nesting past orjson's 1024 levels overflows the stdlib's recursion
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
         raise errors.invalid_body("Empty or invalid json") from None
 
 

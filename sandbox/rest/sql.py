@@ -9,6 +9,7 @@ produced by `json_agg`, so the response renders rows as PostgreSQL's `to_json` d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,10 +37,13 @@ class Params:
         return f"${len(self.values)}"
 
 
+ARRAY_INDEX = re.compile(r"-?[0-9]+")  # `arr->0`, `arr->-1`; not "²", which isdigit() admits
+
+
 def field_sql(f: Field, params: Params, alias: str = ALIAS) -> str:
     sql = f"{alias}.{ident(f.name)}"
     for op, key in f.path:
-        if key.lstrip("-").isdigit():
+        if ARRAY_INDEX.fullmatch(key):
             sql += f"{op}{params.add(int(key))}::int"
         else:
             sql += f"{op}{params.add(key)}::text"
