@@ -5,8 +5,8 @@ secret and a metrics token, watching a sandbox through a config full of distinct
   and so is `/metrics`, unless it carries the metrics token; `/liveness` stays open.
 * With the login (Chromium filling Panel's own form) every page loads.
 * No secret reaches a browser: every page's HTML and every websocket frame, both ways, are
-  searched for the keys, the tokens, the database password and the login's own secrets (any
-  32 characters of one), and their base64 at every alignment.
+  searched for the keys, the tokens, the database password, a webhook's URL and header and the
+  login's own secrets (any 32 characters of one), and their base64 at every alignment.
 * None of them is in the server's argv either, which any user of the machine can read.
 """
 
@@ -35,6 +35,8 @@ PASSWORD = "Basic-PW-" + secrets.token_hex(6).upper()
 COOKIE_SECRET = "Cookie-Secret-" + secrets.token_hex(12)
 METRICS_TOKEN = "Metrics-Token-" + secrets.token_hex(12)
 DB_PASSWORD = "Db-Password-" + secrets.token_hex(8)
+WEBHOOK_PATH = "Webhook-Path-" + secrets.token_hex(10)
+WEBHOOK_HEADER = "Webhook-Header-" + secrets.token_hex(10)
 PATHS = [
     "/",
     "/app",
@@ -109,6 +111,9 @@ class Protected(DashboardServer):
             '[[channels]]\ntopic = "demo-rows"\n[[channels.postgres_changes]]\n'
             'table = "demo_items"\n'
             f'[probes.database]\ndb_url = "{self.db_url}"\n'
+            # a receiver nobody listens on: a failing delivery is logged, never shown
+            f'[[notify.webhooks]]\nurl = "http://127.0.0.1:9/hooks/{WEBHOOK_PATH}"\n'
+            f'headers = {{ Authorization = "Bearer {WEBHOOK_HEADER}" }}\n'
         )
         self.secrets = {
             "project key": sandbox.anon_key,
@@ -117,6 +122,8 @@ class Protected(DashboardServer):
             "JWT secret": sandbox.jwt_secret,
             "database password": DB_PASSWORD,
             "metrics token": METRICS_TOKEN,
+            "webhook URL": WEBHOOK_PATH,
+            "webhook header": WEBHOOK_HEADER,
             "basic-auth password": PASSWORD,
             "cookie secret": COOKIE_SECRET,
         }
