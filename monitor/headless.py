@@ -36,6 +36,12 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
         "--config",
         help="watch.toml (default: $REALTIME_MONITOR_CONFIG, ./watch.toml, or the sandbox demo)",
     )
+    parser.add_argument(
+        "--project",
+        metavar="NAME",
+        help="with [[projects]] in the config: the project to watch (required when it lists "
+        "several)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--sandbox-log", help="where the bundled sandbox writes its log")
 
@@ -59,6 +65,26 @@ def add_metrics_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def one_project(config: WatchConfig, name: str | None) -> WatchConfig:
+    """The project a headless command watches: the config's only one, or `--project NAME` of
+    its [[projects]]. A headless run reports one project (one report, one exit code, one
+    recording); several are watched by one `serve`, or by one check per project."""
+    projects = config.per_project()
+    names = [p.project for p in projects]
+    if name is None:
+        if len(projects) == 1:
+            return projects[0]
+        raise ConfigError(
+            config.source,
+            [f"it lists {len(names)} projects ({', '.join(names)}): choose one with --project"],
+        )
+    for project in projects:
+        if project.project == name:
+            return project
+    known = f"its projects are {', '.join(names)}" if config.projects else "it has no [[projects]]"
+    raise ConfigError(config.source, [f"--project {name}: no such project; {known}"])
+
+
 def with_config(runner: Runner) -> Callable[[argparse.Namespace], int]:
     """A command handler that loads the config, then runs `runner` on a fresh event loop."""
 
@@ -66,7 +92,7 @@ def with_config(runner: Runner) -> Callable[[argparse.Namespace], int]:
         if getattr(args, "metrics_token", None):  # where the metrics server looks for it
             os.environ[METRICS_TOKEN_ENV] = args.metrics_token
         try:
-            config = load_config(args.config)
+            config = one_project(load_config(args.config), getattr(args, "project", None))
         except ConfigError as exc:
             print(f"config error: {exc}", file=sys.stderr)
             return 2

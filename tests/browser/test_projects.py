@@ -90,6 +90,11 @@ def events_total(text: str, project: str) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
+def sandboxes(two_projects):
+    return two_projects.sandboxes
+
+
+@pytest.fixture(scope="module")
 def two_projects(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("projects")
     sandboxes = {}
@@ -119,6 +124,8 @@ def two_projects(tmp_path_factory):
             timeout=15,
             message="the broadcasts never arrived",
         )
+        server.config = tmp / "watch.toml"
+        server.sandboxes = sandboxes
         yield server
     finally:
         if server is not None:
@@ -236,3 +243,19 @@ def test_the_wall_tiles_the_projects(two_projects, open_page):
     )
     assert scroll == [1920, 1080], scroll
     assert p.errors == []
+
+
+def test_the_headless_check_watches_the_project_it_is_given(two_projects, sandboxes):
+    """`check --project NAME` watches that project alone (without it, a config of several
+    projects is refused with their names: tests/unit/test_projects_config.py)."""
+    import json
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "monitor", "check", "--config", str(two_projects.config)]
+    done = subprocess.run(
+        [*run, "--for", "2s", "--project", "beta"], capture_output=True, text=True, timeout=60
+    )
+    report = json.loads(done.stdout)
+    assert report["target"] == sandboxes["beta"].url
+    assert list(report["summary"]["channels"]) == [CHANNEL["beta"]]

@@ -220,3 +220,19 @@ def test_the_watch_example_documents_a_projects_list_that_loads(tmp_path, monkey
     config = load(tmp_path, shared + "\n".join(block) + "\n")
     names = [c.project for c in config.per_project()]
     assert len(names) >= 2 and len(set(names)) == len(names)
+
+
+def test_a_headless_command_watches_the_project_it_is_given(tmp_path):
+    """check, record and replay report one project: the only one, or --project NAME."""
+    from monitor.headless import one_project
+
+    config = load(tmp_path, TWO)
+    assert one_project(config, "staging").connection.key == "staging-key"
+    with pytest.raises(ConfigError, match=r"lists 2 projects \(production, staging\): choose one"):
+        one_project(config, None)
+    with pytest.raises(ConfigError, match="--project nope: no such project; its projects are"):
+        one_project(config, "nope")
+    single = load(tmp_path, "[[channels]]\ntopic = 'a'\n")
+    assert one_project(single, None) is single
+    with pytest.raises(ConfigError, match="it has no \\[\\[projects\\]\\]"):
+        one_project(single, "x")
