@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import random
@@ -74,6 +75,14 @@ class Notice:
     repeat: int = 0  # 0: the first firing; n: the n-th reminder of a rule still firing
 
     @property
+    def id(self) -> str:
+        """The same for every attempt to deliver this notice and different for any other: a
+        receiver that gave no answer in time may still have taken it, and the retry then
+        arrives twice; this lets the receiver tell."""
+        key = f"{self.project}\0{self.rule}\0{self.started_at!r}\0{self.status}\0{self.repeat}"
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    @property
     def duration_s(self) -> float:
         return max(0.0, self.at - self.started_at)
 
@@ -81,6 +90,7 @@ class Notice:
         """The generic JSON body: flat, every field named, times in UTC ISO 8601."""
         return {
             "source": SOURCE,
+            "id": self.id,
             "status": self.status,
             "repeat": self.repeat,
             "project": self.project,

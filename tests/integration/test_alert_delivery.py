@@ -52,14 +52,14 @@ class Receiver:
         self.attempts: list[float] = []
 
     async def handle(self, request: web.Request) -> web.Response:
-        now = time.monotonic()
+        now, status = time.monotonic(), self.status  # a hung request ends as it began
         self.attempts.append(now)
         data = orjson.loads(await request.read())
         if self.hang:
             await asyncio.sleep(self.hang)
-        if 200 <= self.status < 300:
+        if 200 <= status < 300:
             self.accepted.append((now, request.path, data))
-        return web.Response(status=self.status)
+        return web.Response(status=status)
 
     def bodies(self, path_start: str) -> list[dict]:
         return [d for _t, p, d in self.accepted if p.startswith(path_start)]
@@ -203,7 +203,7 @@ format = "slack"
                 return value(m, "realtime_monitor_commit_latency_seconds_count", channel=topic)
 
             deadline = time.monotonic() + 30
-            while await commits() < 40:
+            while await commits() < 30:
                 assert proc.returncode is None, stderr.read_text()[-3000:]
                 assert time.monotonic() < deadline, stderr.read_text()[-3000:]
                 await asyncio.sleep(0.2)
@@ -221,6 +221,7 @@ format = "slack"
             await until(lambda: len(receiver.accepted) >= 4, 15, "the resolved notices")
             resolved_after = time.time() - breach_ended
             await asyncio.sleep(1.5)  # three more evaluations: nothing more may come
+            print(f"fired after {fired_after:.1f} s, resolved {resolved_after:.1f} s after the end")
             m = await scrape(metrics_port)
         finally:
             stop.set()
@@ -246,9 +247,10 @@ format = "slack"
     assert "commit-to-receive p95" in firing["message"]
     assert resolved["level"] in ("ok", "warn") and resolved["value"] < 150, resolved
     assert resolved["started_at"] == firing["started_at"]
+    assert firing["id"] != resolved["id"]
     # the breach lasted 20 s; the p95 of a 3 s window follows it within a few seconds
-    assert 17 <= resolved["duration_s"] <= 27, resolved
-    assert fired_after < 5 and resolved_after < 8, (fired_after, resolved_after)
+    assert 17 <= resolved["duration_s"] <= 30, resolved
+    assert fired_after < 5 and resolved_after < 10, (fired_after, resolved_after)
     slack = receiver.bodies("/slack/")
     assert len(slack) == 2
     assert slack[0]["text"].startswith(":rotating_light: FIRING 127.0.0.1 · latency_p95_ms: ")
@@ -293,7 +295,7 @@ async def test_ingest_goes_on_while_the_receiver_is_down_and_the_notice_arrives_
                 "retry_initial_s": 0.2,
                 "retry_max_s": 0.8,
                 "webhooks": [
-                    {"url": f"http://127.0.0.1:{port}/services/{SECRET}", "timeout_s": 0.5}
+                    {"url": f"http://127.0.0.1:{port}/services/{SECRET}", "timeout_s": 1.0}
                 ],
             },
         }
@@ -349,7 +351,7 @@ async def test_ingest_goes_on_while_the_receiver_is_down_and_the_notice_arrives_
         counts = [received()]
         refused = hook.failed_attempts
         holder.close()
-        receiver.status, receiver.hang = 500, 2.0
+        receiver.status, receiver.hang = 500, 3.0
         await receiver.start()
         await until(lambda: len(receiver.attempts) >= 2, 10, "attempts left unanswered")
         counts.append(received())
@@ -378,17 +380,19 @@ async def test_ingest_goes_on_while_the_receiver_is_down_and_the_notice_arrives_
 
     # ingest never waited for the receiver: every broadcast arrived, the count rising throughout
     assert 0 < counts[0] < counts[1] < counts[2] < counts[3] <= sent, (counts, sent)
-    assert lag[0] < 0.3, f"the event loop stalled {lag[0]:.2f} s"
+    assert lag[0] < 0.5, f"the event loop stalled {lag[0]:.2f} s"  # a blocking POST: 1 s
     # exactly one notice, the firing one, after the retries
     assert len(receiver.accepted) == 1
     (_t, path, data) = receiver.accepted[0]
     assert path == f"/services/{SECRET}"
     assert (data["status"], data["rule"], data["level"]) == ("firing", "probe_rtt_p95_ms", "alert")
     assert hook.sent == 1 and hook.pending == 0
-    assert hook.failed_attempts == refused + len(receiver.attempts) - 1
+    # every attempt but the last failed: the refused ones (one more may have slipped in while
+    # the receiver was starting) and all the receiver saw
+    assert hook.failed_attempts - (len(receiver.attempts) - 1) - refused in (0, 1)
     assert hook.dropped == {"queue_full": 0, "expired": 0, "rejected": 0}
     # backoff: 0.2 s doubling to a 0.8 s cap, each wait at least half its step (after an
-    # unanswered attempt, the 0.5 s timeout comes first)
+    # unanswered attempt, the 1 s timeout comes first)
     answered = receiver.attempts[hung:]
     gaps = [b - a for a, b in zip(answered, answered[1:], strict=False)]
     assert all(0.09 <= g <= 1.0 for g in gaps), gaps

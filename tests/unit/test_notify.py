@@ -136,6 +136,9 @@ def notice(status: str = FIRING, value: float = 1500.0, **kw) -> Notice:
 
 def test_json_body_names_every_field():
     got = orjson.loads(body(notice(RESOLVED, value=800.0), "json"))
+    ident = got.pop("id")
+    assert ident == notice(RESOLVED, value=900.0, at=0.0).id  # every attempt of this notice
+    assert len({ident, notice().id, notice(repeat=1).id, notice(rule="uptime").id}) == 4
     assert got == {
         "source": "realtime-monitor",
         "status": "resolved",
@@ -334,7 +337,7 @@ async def test_notifier_delivers_once_retries_a_500_and_counts(caplog):
         notifier = Notifier("p", lambda: [latency(level["now"])], config(url))
         notifier.start()
         try:
-            await wait_for(lambda: r.attempts >= 3)
+            await wait_for(lambda: notifier.webhooks[0].failed_attempts >= 3)
             hook = notifier.webhooks[0]
             assert r.accepted == [] and hook.failed_attempts >= 3 and hook.pending == 1
             r.status = 200
