@@ -44,7 +44,8 @@ SANDBOX_LOG = Path(tempfile.gettempdir()) / "realtime-monitor-sandbox.log"
 
 
 class Runtime:
-    """One project's ingest: its feed, its store, its shared snapshots, its collector."""
+    """One project's ingest: its feed, its store, its shared snapshots, its collector, its
+    alert delivery (`notifier`, started once the feed is)."""
 
     def __init__(self, config: WatchConfig, sandbox_log: str | Path | None = None) -> None:
         self.config = config
