@@ -10,6 +10,7 @@
   500) while broadcasts flow: the dashboard's Runtime keeps ingesting every message and its
   event loop never stalls, the notifier retries with backoff, logs the outage once, and
   delivers the firing notice exactly once when the receiver comes back.
+* `record` delivers too while it records.
 """
 
 from __future__ import annotations
@@ -407,3 +408,36 @@ async def test_ingest_goes_on_while_the_receiver_is_down_and_the_notice_arrives_
         in exposition
     )
     assert 'realtime_monitor_notify_firing{project="127.0.0.1"} 1.0' in exposition
+
+
+async def test_record_delivers_while_it_records(sandbox, tmp_path):
+    """`record` keeps a store for the rules when [notify] has webhooks (it needs none to
+    record), and delivers while it runs: run in-process, as its command handler runs it."""
+    import argparse
+
+    from monitor.record import run_record
+
+    receiver = await Receiver().start()
+    config = WatchConfig.model_validate(
+        {
+            "connection": {"url": sandbox.url, "key": sandbox.anon_key},
+            "channels": [{"topic": f"alert-record-{uuid.uuid4().hex[:8]}"}],
+            "probes": {"broadcast": {"interval_s": 0.2}, "database": {"enabled": False}},
+            "alerts": {"probe_rtt_p95_ms_max": 0.001, "uptime_min": 0.0},
+            "notify": {
+                "evaluate_s": 0.2,
+                "for_s": 0.0,
+                "webhooks": [{"url": f"http://127.0.0.1:{receiver.port}/r", "format": "slack"}],
+            },
+        }
+    )
+    out = tmp_path / "run.jsonl"
+    args = argparse.Namespace(out=str(out), for_=2.5, metrics_port=None, sandbox_log=None)
+    try:
+        assert await run_record(args, config) == 0
+    finally:
+        await receiver.stop()
+    assert [d["text"].split(" · ")[1].split(":")[0] for d in receiver.bodies("/r")] == [
+        "probe_rtt_p95_ms"
+    ]
+    assert out.stat().st_size > 0
