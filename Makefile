@@ -24,10 +24,12 @@ $(PY):
 	@$(PYTHON) -c '$(NEED_PY)'
 	$(PYTHON) -m venv $(VENV)
 
+# --compile-bytecode as pip does: uv leaves it out by default, and with PYTHONDONTWRITEBYTECODE
+# set (as on this machine) every interpreter start would compile its imports again.
 $(STAMP): pyproject.toml $(LOCK) | $(PY)
 	@$(PY) -c '$(NEED_PY)'  # an existing .venv may be older
 	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
-	$(UV) pip install --quiet --python $(PY) --require-hashes -r $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --require-hashes --compile-bytecode -r $(LOCK)
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 

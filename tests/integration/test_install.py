@@ -6,8 +6,9 @@ at its locked version, hashes checked), the wheel carries everything the code re
 (the sandbox's SQL, the `panel serve` scripts), and the console scripts run from any directory.
 
 It is offline and fast because `make` installs .venv with uv, whose cache then holds every
-locked wheel: uv installs them from there (hard links, a few seconds) under `--offline`, with
-the proxy variables pointing at a closed port for good measure. A cache that lacks something
+locked wheel (and setuptools, for the build): uv installs them from there (hard links, a few
+seconds) under `--offline`, with the proxy variables pointing at a closed port for good measure.
+pip's `--no-index` would need a wheelhouse that nothing else keeps. A cache that lacks something
 fails the install here, as it would on a machine without an index; `make` refills it.
 """
 
@@ -32,7 +33,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements.txt"
 PACKAGES = ("monitor", "dashboards", "metrics", "feeds", "sandbox")
-KEY_PACKAGES = ("panel", "bokeh", "realtime", "supabase", "pandas", "pgserver", "pytest")
+KEY_PACKAGES = ("panel", "bokeh", "realtime", "supabase", "pandas", "pytest")
 # A pin in the lock: `name==version`, maybe `; marker`, maybe a `\` continuation with hashes.
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens, so any download fails fast
@@ -57,8 +58,10 @@ def run(cmd: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
 
 
 def clean_env(venv: Path) -> dict[str, str]:
-    """The environment of a shell with only the new venv on PATH: no checkout on sys.path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    """The environment of a shell with only the new venv on PATH: no checkout on sys.path.
+    Bytecode may be written: uv installs none, and each command would compile Panel again."""
+    drop = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -77,8 +80,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     offline.pop("NO_PROXY", None)
     offline.pop("no_proxy", None)
-    # The checkout as a user would have it, minus what git ignores and the tests. Building in a
-    # copy keeps setuptools' build/ and egg-info out of the shared tree.
+    # The checkout as a user would have it, minus the venv, git's store and caches. Building in
+    # a copy keeps setuptools' build/ and egg-info out of the shared tree.
     source = tmp / "src"
     shutil.copytree(
         ROOT,
@@ -101,27 +104,32 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert result.returncode == 0, f"{missing}:\n{result.stderr[-4000:]}"
     deps_s = time.monotonic() - started
     run([uv, "pip", "install", "--offline", "--python", python, "--no-deps", source], env=offline)
+    total_s = time.monotonic() - started
+    # One interpreter for what the tests read from the install (versions, where the packages
+    # load from); it also compiles what the console scripts import, once.
+    probe = run(
+        [
+            python,
+            "-c",
+            "import importlib, importlib.metadata as m, json, monitor.cli, monitor.serve;"
+            "print(json.dumps({"
+            "'versions': {d.metadata['Name']: d.version for d in m.distributions()},"
+            f"'files': [importlib.import_module(p).__file__ for p in {PACKAGES!r}]}}))",
+        ],
+        cwd=tmp,
+        env=clean_env(venv),
+    )
     return {
         "venv": venv,
-        "python": python,
         "cwd": tmp,
         "deps_s": deps_s,
-        "total_s": time.monotonic() - started,
+        "total_s": total_s,
+        **json.loads(probe.stdout),
     }
 
 
 def test_the_lock_installs_offline_at_its_versions(installed):
-    report = run(
-        [
-            installed["python"],
-            "-c",
-            "import importlib.metadata as m, json;"
-            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))",
-        ],
-        cwd=installed["cwd"],
-        env=clean_env(installed["venv"]),
-    )
-    versions = {canonicalize_name(k): v for k, v in json.loads(report.stdout).items()}
+    versions = {canonicalize_name(k): v for k, v in installed["versions"].items()}
     pins = locked()
     assert set(KEY_PACKAGES) <= set(pins), "the lock no longer pins a key package"
     for name in KEY_PACKAGES:
@@ -150,17 +158,7 @@ def test_console_scripts_run(installed):
 def test_packages_import_from_the_install_with_their_files(installed):
     """Imported from site-packages, not the checkout; and every non-Python file of the source
     packages (the sandbox's SQL, the apps panel serves) is in the install."""
-    site = run(
-        [
-            installed["python"],
-            "-c",
-            "import importlib, json, monitor.serve;"
-            f"print(json.dumps([importlib.import_module(m).__file__ for m in {PACKAGES!r}]))",
-        ],
-        cwd=installed["cwd"],
-        env=clean_env(installed["venv"]),
-    )
-    files = [Path(f) for f in json.loads(site.stdout)]
+    files = [Path(f) for f in installed["files"]]
     assert all(installed["venv"] in f.parents for f in files), files
     site_packages = files[0].parents[1]
     wanted = [
