@@ -506,7 +506,11 @@ class Notifier:
 
 def families(notifiers: Iterable[Notifier]) -> Iterator[Metric]:
     """The delivery counters of every notifier of a process, one family per name (a scrape
-    must not repeat a family, so several projects' notifiers are merged here)."""
+    must not repeat a family, so several projects' notifiers are merged here). Nothing at all
+    when no webhook is configured: /metrics stays as it was for those who do not use it."""
+    notifiers = [n for n in notifiers if n.enabled]
+    if not notifiers:
+        return
     name = PREFIX.__add__
     sent = CounterMetricFamily(
         name("sent"), "Alert notices a webhook accepted (2xx).", labels=["project", "webhook"]
@@ -536,6 +540,5 @@ def families(notifiers: Iterable[Notifier]) -> Iterator[Metric]:
             for why, count in list(w.dropped.items()):
                 dropped.add_metric([p, w.name, why], count)
             queued.add_metric([p, w.name], w.pending)
-        if notifier.enabled:
-            firing.add_metric([p], len(notifier.tracker.firing))
+        firing.add_metric([p], len(notifier.tracker.firing))
     yield from (sent, failed, dropped, queued, firing)

@@ -221,7 +221,7 @@ format = "slack"
             assert len(receiver.accepted) == 2, receiver.accepted  # no repeat, no resolved yet
             await until(lambda: len(receiver.accepted) >= 4, 15, "the resolved notices")
             resolved_after = time.time() - breach_ended
-            await asyncio.sleep(1.5)  # three more evaluations: nothing more may come
+            await asyncio.sleep(1.0)  # two more evaluations: nothing more may come
             print(f"fired after {fired_after:.1f} s, resolved {resolved_after:.1f} s after the end")
             m = await scrape(metrics_port)
         finally:

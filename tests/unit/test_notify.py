@@ -426,3 +426,11 @@ def test_notify_is_shared_by_every_project(tmp_path):
         load_config(path)
     path.write_text("[notify]\nfor_s = 1\n[[projects]]\nname = 'a'\n[[projects]]\nname = 'b'\n")
     assert [c.notify.for_s for c in load_config(path).per_project()] == [1.0, 1.0]
+
+
+async def test_no_webhook_no_families_and_no_tasks():
+    notifier = Notifier("p", lambda: [latency("alert")], NotifyConfig())
+    notifier.start()
+    assert not notifier.enabled and notifier._tasks == []
+    assert list(families([notifier])) == []
+    await notifier.stop()
