@@ -255,6 +255,16 @@ def _reason(exc: BaseException, url: str) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def retry_after(resp: aiohttp.ClientResponse) -> float:
+    """A 429's or 503's Retry-After in seconds (the delay form; an HTTP date counts as 0)."""
+    if resp.status not in (429, 503):
+        return 0.0
+    try:
+        return max(0.0, float(resp.headers.get("Retry-After", "0")))
+    except ValueError:
+        return 0.0
+
+
 class Webhook:
     """One receiver: a bounded queue, one sender task, and its counters (module doc)."""
 
@@ -315,7 +325,7 @@ class Webhook:
             if self.clock() - queued > self.notify.max_age_s:
                 self._drop("expired", notice)
                 return
-            status, reason = await self._post(session, data, headers)
+            status, reason, asked = await self._post(session, data, headers)
             if status is not None and 200 <= status < 300:
                 self._delivered(notice)
                 return
@@ -325,6 +335,8 @@ class Webhook:
                 self._drop("rejected", notice)  # the receiver said no: retrying will not help
                 return
             wait = backoff(attempt, self.notify.retry_initial_s, self.notify.retry_max_s, self.rng)
+            # a receiver that says when to come back (Slack's 429) is heeded, up to the cap
+            wait = max(wait, min(asked, self.notify.retry_max_s))
             if self.clock() + wait - queued > self.notify.max_age_s:
                 self._drop("expired", notice)
                 return
@@ -333,8 +345,9 @@ class Webhook:
 
     async def _post(
         self, session: aiohttp.ClientSession, data: bytes, headers: dict[str, str]
-    ) -> tuple[int | None, str]:
-        """(HTTP status or None, why it failed in a log's words)."""
+    ) -> tuple[int | None, str, float]:
+        """(HTTP status or None, why it failed in a log's words, the seconds of a 429's or
+        503's Retry-After or 0)."""
         try:
             async with session.post(
                 self.config.url,
@@ -343,13 +356,13 @@ class Webhook:
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
             ) as resp:
                 await resp.read()
-                return resp.status, f"HTTP {resp.status}"
+                return resp.status, f"HTTP {resp.status}", retry_after(resp)
         except asyncio.CancelledError:
             raise
         except TimeoutError:
-            return None, f"no answer within {self.config.timeout_s:g} s"
+            return None, f"no answer within {self.config.timeout_s:g} s", 0.0
         except Exception as exc:  # any failure is a failed attempt; the sender must live on
-            return None, _reason(exc, self.config.url)
+            return None, _reason(exc, self.config.url), 0.0
 
     def _failing(self, reason: str) -> None:
         self._down_failures += 1

@@ -434,3 +434,36 @@ async def test_no_webhook_no_families_and_no_tasks():
     assert not notifier.enabled and notifier._tasks == []
     assert list(families([notifier])) == []
     await notifier.stop()
+
+
+async def test_a_429_retry_after_is_heeded_up_to_the_cap():
+    """Slack answers 429 with Retry-After; the next attempt waits that long, never past
+    retry_max_s."""
+    seen: list[float] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            return web.Response(status=429, headers={"Retry-After": "0.4"})
+        if len(seen) == 2:
+            return web.Response(status=429, headers={"Retry-After": "3600"})
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/h"
+    hook = Webhook(WebhookConfig(url=url), "x", config(url, retry_max_s=0.6))
+    try:
+        async with aiohttp.ClientSession() as session:
+            task = asyncio.create_task(hook.run(session))
+            hook.put(notice())
+            await wait_for(lambda: hook.sent == 1)
+            task.cancel()
+    finally:
+        await runner.cleanup()
+    first, second = seen[1] - seen[0], seen[2] - seen[1]
+    assert 0.4 <= first < 0.55, first  # asked 0.4 s; the backoff alone is at most 0.05 s
+    assert 0.6 <= second < 0.75, second  # asked an hour; the cap is 0.6 s
