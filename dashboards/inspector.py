@@ -27,6 +27,7 @@ from feeds.events import KINDS, Event
 from metrics.snapshot import Snapshot
 
 from .live import LiveView, set_if_changed
+from .markup import esc
 from .tables import page_note, paged_table
 from .theme import STYLES
 
@@ -253,9 +254,10 @@ class Inspector(LiveView):
         seq = int(row["seq"])
         self._selected_seq = seq
         ev = self.events.get(seq)
+        # the event name is whatever a client broadcast: text, never markup
         self.detail_title.object = (
-            f"<b>#{seq}</b> {row['kind']} · {row['event']} on "
-            f"<b>{row['channel']}</b> at {row['time']}"
+            f"<b>#{seq}</b> {esc(row['kind'])} · {esc(row['event'])} on "
+            f"<b>{esc(row['channel'])}</b> at {esc(row['time'])}"
         )
         self.detail.object = ev.payload if ev is not None else {"note": "no longer buffered"}
 
@@ -330,7 +332,7 @@ class Inspector(LiveView):
         try:
             payload = orjson.loads(self.bc_payload.value or "{}")
         except orjson.JSONDecodeError as exc:
-            self.bc_result.object = f'<div class="rm-alert">Payload is not JSON: {exc}</div>'
+            self.bc_result.object = f'<div class="rm-alert">Payload is not JSON: {esc(exc)}</div>'
             return
         if not isinstance(payload, dict):
             self.bc_result.object = '<div class="rm-alert">Payload must be a JSON object</div>'
@@ -345,9 +347,9 @@ class Inspector(LiveView):
         try:
             await self.send(topic, event, payload)
         except Exception as exc:
-            self.bc_result.object = f'<div class="rm-alert">Not sent: {exc}</div>'
+            self.bc_result.object = f'<div class="rm-alert">Not sent: {esc(exc)}</div>'
             return
         self.bc_result.object = (
             f'<div class="rm-note" data-testid="broadcast-sent">Sent '
-            f"<b>{event}</b> to <b>{topic}</b></div>"
+            f"<b>{esc(event)}</b> to <b>{esc(topic)}</b></div>"
         )
