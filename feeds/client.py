@@ -53,7 +53,7 @@ MalformedTap = Callable[[Any, str], None]
 DropTap = Callable[[str, "int | None"], None]
 ControlTap = Callable[[dict[str, Any], "str | None"], bool]
 CONTROL_EVENTS = frozenset({"phx_reply", "phx_error", "phx_close", "system"})
-# orjson reads JSON nested up to 1024 levels but writes at most 255 (and the stdlib's json, which
+# orjson reads JSON nested up to 1024 levels but writes only 254 (and the stdlib's json, which
 # the roster uses, overflows Python's stack near 1000): a frame deeper than this would be read,
 # then break whatever writes it again (the Inspector, a recording, the roster), on every tick.
 MAX_DEPTH = 255

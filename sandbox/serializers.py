@@ -32,11 +32,13 @@ class FrameError(ValueError):
     ("MalformedWebSocketMessage") and keeps the socket."""
 
 
-# orjson reads 1024 levels of nesting but writes only 255: a payload deeper than that would be
-# accepted and then fail on its way out, in the middle of a fan-out. Supabase (Jason) has no such
-# limit and would relay it; the sandbox refuses it as malformed instead, the one place it cannot
-# match. (Integers past 64 bits are read as floats, so they are relayed, rounded.)
-MAX_DEPTH = 255
+# orjson reads 1024 levels of nesting but writes only 254, and the hub relays a presence meta
+# three levels deeper than it arrived (inside `joins`, its key and `metas`): a frame nested past
+# 251 levels would be accepted, then fail on its way out, in the middle of a fan-out, or, stored
+# as presence, in every later join's presence_state. Supabase (Jason) has no such limit and would
+# relay it; the sandbox refuses it as malformed instead, the one place it cannot match.
+# (Integers past 64 bits are read as floats, so they are relayed, rounded.)
+MAX_DEPTH = 251
 
 
 def _loads(text: bytes | str, what: str = "not JSON") -> Any:
@@ -51,7 +53,7 @@ def _loads(text: bytes | str, what: str = "not JSON") -> Any:
     )
     if brackets > MAX_DEPTH:  # only frames with that many brackets are walked
         try:
-            orjson.dumps(value)
+            orjson.dumps([[[value]]])  # as deep as the hub may write it again
         except orjson.JSONEncodeError:
             raise FrameError(f"nested deeper than {MAX_DEPTH} levels") from None
     return value

@@ -15,7 +15,7 @@ What the server does (supabase/realtime @ 833cf36c):
 * a frame over `max_frame_size` (5,000,000, lib/realtime_web/endpoint.ex) closes the socket with
   1009, and a text frame that is not UTF-8 with 1007 (Cowboy, RFC 6455 §7.4.1, §8.1).
 
-Where the sandbox cannot match (it refuses JSON nested past 255 levels, which Supabase would relay;
+Where the sandbox cannot match (it refuses JSON nested past 251 levels, which Supabase would relay;
 it relays integers past 64 bits as floats) the frame is still ignored, never fatal.
 """
 
@@ -87,7 +87,7 @@ async def test_undecodable_frames_are_ignored_and_counted_vsn1(sandbox):
         '{"a":' + deep(10_000) + "}",  # a 10k-level bomb
         broadcast_v1('{"event":"e","payload":{"n":1e400}}'),
         broadcast_v1('{"event":"e","payload":{"s":"\\ud800"}}'),
-        broadcast_v1('{"event":"e","payload":' + deep(300) + "}"),  # past the sandbox's 255
+        broadcast_v1('{"event":"e","payload":' + deep(300) + "}"),  # past the sandbox's 251
         "[1,2,3]",
         '{"topic":"realtime:x","payload":{}}',
         '{"topic":5,"event":"broadcast","payload":{},"ref":null}',

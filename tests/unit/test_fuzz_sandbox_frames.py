@@ -140,6 +140,13 @@ def test_any_input_decodes_or_is_a_frame_error(data) -> None:
         relay(msg)
 
 
+def deep_track(levels: int) -> dict:
+    """A presence track whose meta is nested `levels` deep: the diff that relays it is deeper."""
+    meta = {"a": json.loads("[" * levels + "]" * levels)}
+    payload = {"type": "presence", "event": "track", "payload": meta}
+    return {"topic": TOPIC, "event": "presence", "ref": "1", "payload": payload}
+
+
 @FUZZ
 @given(
     st.fixed_dictionaries(
@@ -153,6 +160,7 @@ def test_any_input_decodes_or_is_a_frame_error(data) -> None:
         },
     )
 )
+@example(deep_track(250))  # decoded, then the presence_diff failed to encode (and stayed stored)
 def test_vsn1_objects(frame) -> None:
     msg = decoded(s.decode_v1, json.dumps(frame))
     if msg is not None:
@@ -200,7 +208,7 @@ def test_kind3_user_broadcasts(frame: bytes) -> None:
 )
 def test_what_jason_or_the_sandbox_refuses_is_a_frame_error(text: str) -> None:
     """1e400 and a lone surrogate are Jason.DecodeErrors on the server (rescued, the socket
-    stays); nesting past 255 levels the sandbox cannot write again, so it refuses it up front."""
+    stays); nesting past 251 levels the sandbox cannot write again, so it refuses it up front."""
     with pytest.raises(s.FrameError):
         s.decode_v1(text)
     with pytest.raises(s.FrameError):
