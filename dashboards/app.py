@@ -74,8 +74,14 @@ def _query(**params: str | None) -> str:
     return "?" + "&".join(f"{k}={quote(v)}" for k, v in params.items() if v)
 
 
-def nav(active: str, project: str | None = None, projects: list[str] | None = None) -> pn.pane.HTML:
-    """The page links, and with several projects the project links (each keeps the page)."""
+def nav(
+    active: str,
+    project: str | None = None,
+    projects: list[str] | None = None,
+    user: str | None = None,
+) -> pn.pane.HTML:
+    """The page links, and with several projects the project links (each keeps the page); with
+    Panel's login on (`monitor serve --basic-auth`/OAuth), who is signed in and Panel's logout."""
     links = "".join(
         f'<a href="{_query(project=project, page=key)}" '
         f'class="{"active" if key == active else ""}" data-testid="nav-{key}">{label}</a>'
@@ -89,11 +95,23 @@ def nav(active: str, project: str | None = None, projects: list[str] | None = No
             f'class="project{" active" if name == project else ""}">{esc(name)}</a>'
             for name in projects
         )
+    if user:
+        links += (
+            '<div class="heading" data-testid="signed-in">Signed in as '
+            f'<span style="text-transform: none">{esc(user)}</span></div>'
+            '<a href="./logout" data-testid="logout">Log out</a>'
+        )
     return pn.pane.HTML(
         f'<nav class="rm-nav" data-testid="nav">{links}</nav>',
         stylesheets=[NAV_CSS],
         sizing_mode="stretch_width",
     )
+
+
+def signed_in() -> str | None:
+    """The user of Panel's login cookie, None without a login (or for OAuth's guests)."""
+    user = pn.state.user
+    return None if user == "guest" else user
 
 
 def view(page: str, data: SharedSnapshots, settings: Any, send: Send | None = None) -> LiveView:
@@ -176,7 +194,7 @@ def build(
     )
     return pn.template.FastListTemplate(
         title=title,
-        sidebar=[nav(page, project, list(data) if project is not None else None)],
+        sidebar=[nav(page, project, list(data) if project is not None else None, signed_in())],
         main=[body],
         sidebar_width=210,
         accent="#2563eb",

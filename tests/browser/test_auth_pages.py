@@ -233,24 +233,29 @@ def visited(server, browser):
         page.locator(marker).wait_for(timeout=20_000)
         page.wait_for_timeout(1000)  # a few update ticks, each a websocket frame
         html[path] = page.content() + page.evaluate(DEEP_HTML)
-    page.goto(server.base + "/logout")
+    # the nav says who is signed in, and its link is Panel's logout
+    page.goto(server.base + LOADED[0])
+    signed_in = page.locator("[data-testid=signed-in]").text_content(timeout=20_000)
+    page.locator("[data-testid=logout]").click()
+    page.wait_for_url("**/logout")
     html["/logout"] = page.content()
     page.goto(server.base + LOADED[0])
     after_logout = urllib.parse.urlsplit(page.url).path
     context.close()
-    return html, frames, after_logout
+    return html, frames, signed_in, after_logout
 
 
 def test_with_the_login_every_page_loads(visited):
-    html, frames, after_logout = visited
+    html, frames, signed_in, after_logout = visited
     for path in LOADED:
         assert "data-testid" in html[path], path
     assert len(frames) > 20, "the pages' websockets carried no updates"
+    assert signed_in.lower() == "signed in as ops"
     assert after_logout == "/login", "logging out did not end the login"
 
 
 def test_no_secret_reaches_a_page_or_a_websocket_frame(server, visited):
-    html, frames, _ = visited
+    html, frames, _, _ = visited
     texts = [(f"HTML of {path}", text) for path, text in html.items()]
     texts += [
         (f"websocket frame {i}", f if isinstance(f, str) else f.decode("latin-1"))
