@@ -97,10 +97,18 @@ def start_sandbox_child(
     reader.start()
     reader.join(timeout)
     if not info:
+        code = proc.poll()  # the reader also returns when the child exits before it is ready
         proc.kill()
         proc.wait()
         where = f" (see {log_path})" if log_path else ""
-        raise SandboxStartError(f"the sandbox did not become ready within {timeout:.0f} s{where}")
+        if code is None:
+            raise SandboxStartError(
+                f"the sandbox did not become ready within {timeout:.0f} s{where}"
+            )
+        raise SandboxStartError(
+            f"the sandbox exited with code {code} before it was ready{where}"
+            + _last_words(log_path)
+        )
     watch = info.get("watch")
     child = SandboxChild(
         proc,
@@ -128,3 +136,14 @@ def fetch_watch(url: str, timeout: float = 5) -> list[dict[str, Any]]:
         log.warning("GET /sandbox/v1/watch returned %s, not a list", type(body).__name__)
         return []
     return body
+
+
+def _last_words(log_path: str | Path | None, lines: int = 3) -> str:
+    """The end of the child's log, which says why it stopped (e.g. no PostgreSQL to start)."""
+    if not log_path:
+        return ""
+    try:
+        tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return (": " + " / ".join(line.strip() for line in tail)) if tail else ""

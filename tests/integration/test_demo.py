@@ -149,3 +149,22 @@ def test_a_sandbox_starts_on_a_data_dir_whose_pgserver_handle_list_was_cut(fresh
     sb = fresh_sandbox(data_dir=data)
     with urllib.request.urlopen(f"{sb.url}/sandbox/v1/health", timeout=10) as resp:
         assert resp.status == 200
+
+
+def test_a_sandbox_that_cannot_start_says_why_not_that_it_was_slow(tmp_path):
+    """A child that exits before it is ready (here a data directory that cannot exist; on
+    Python 3.13, no pgserver) is reported with its exit code and its own last words, at once,
+    not as a 60 s readiness timeout."""
+    from feeds.sandbox_child import SandboxStartError, start_sandbox_child
+
+    log = tmp_path / "sandbox.log"
+    started = time.monotonic()
+    try:
+        start_sandbox_child(data_dir="/dev/null/nope", log_path=log, timeout=30)
+    except SandboxStartError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("the sandbox started on an impossible data directory")
+    assert "exited with code 2 before it was ready" in message, message
+    assert "Not a directory" in message, message
+    assert time.monotonic() - started < 20
