@@ -133,6 +133,13 @@ def auth_environment(args: Any, env: MutableMapping[str, str], say: Callable[[st
     has_secret = any(env.get(v) for v in COOKIE_SECRET_ENVS[1:]) or _given(
         args.extra, "--cookie-secret"
     )
+    if is_protected and (
+        _given(args.extra, "--rest-session-info") or _given(args.extra, "--rest-provider")
+    ):
+        say(
+            "WARNING: Panel's REST endpoints (/rest/...) are not behind its login: with "
+            "--rest-session-info anyone who reaches the port can read the session list."
+        )
     if is_protected and not has_secret:
         env[PANEL_COOKIE_SECRET] = secrets.token_urlsafe(32)
         say(

@@ -173,6 +173,13 @@ def test_without_the_login_every_page_and_metrics_is_refused(server):
     assert "realtime_monitor_" not in body
     status, _, body = fetch(server.base + "/liveness")
     assert status == 200
+    # nor does a websocket open without the login (Panel answers the handshake with 403)
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus) as refused:
+        connect(server.base.replace("http", "ws") + "/app/ws", open_timeout=10).close()
+    assert refused.value.response.status_code == 403
 
 
 def test_metrics_takes_the_bearer_token_or_the_login(server):

@@ -100,6 +100,13 @@ def test_a_login_silences_the_warning_and_its_secrets_go_by_environment():
     assert env["PANEL_COOKIE_SECRET"] not in argv
 
 
+def test_panels_rest_endpoints_are_named_as_outside_the_login():
+    _, _, said = serve_command("--basic-auth", "pw", "--", "--rest-session-info")
+    assert any("/rest/" in s for s in said)
+    _, _, said = serve_command("--", "--rest-session-info")  # no login: nothing is behind one
+    assert not any("/rest/" in s for s in said)
+
+
 def test_secrets_from_the_environment(monkeypatch):
     monkeypatch.setenv(auth.BASIC_AUTH_ENV, "From-Env")
     monkeypatch.setenv(auth.COOKIE_SECRET_ENV, "kept-cookie-secret")
