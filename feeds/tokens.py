@@ -205,8 +205,11 @@ class TokenKeeper:
             out, err = await asyncio.wait_for(proc.communicate(), self.command_timeout_s)
         except TimeoutError:
             await _stop(proc)
+            # only the program: an incident's words reach every page, and a command line may
+            # hold a secret (curl -u user:password ...)
+            program = command.split()[0] if command.split() else command
             raise TokenRefreshError(
-                f"token command did not finish within {self.command_timeout_s:g} s: {command}"
+                f"token command did not finish within {self.command_timeout_s:g} s: {program} …"
             ) from None
         except asyncio.CancelledError:  # the watch is stopping: leave nothing running
             await _stop(proc)
