@@ -189,3 +189,72 @@ async def test_big_numbers_are_relayed_and_the_sandbox_serves_a_normal_client(sa
     await until(lambda: got_py, 5, "the official client's own broadcast")
     assert got_py == [{"event": "hello", "payload": {"ok": True}}]
     await client.close()
+
+
+HOSTILE_FILTERS = [
+    "id=eq.\u0000",
+    "name=eq.\u0000",
+    "id=eq." + "9" * 5000,
+    "id=in.(" + ",".join(["1"] * 200) + ")",
+    "name=match.(((",
+    "name=like.\\",
+    "id=eq.1); drop table public.hostile_items; --",
+    "id=eq.1,,id=eq.2",
+    '"=eq.x',
+    "x" * 10_000,
+    "created_at=gt.99999-99-99",
+    "tags=cs.{a}",
+    "name=ilike.%\u202e<script>%",
+    "id=is.maybe",
+    "nope=eq.1",
+    "id=in.(1,(2))",
+    'name=not.in.("a,b",NULL)',
+]
+
+
+async def test_hostile_filters_each_get_the_servers_answer(sandbox, sql):
+    """Every binding a client joins with is checked as the server checks it and answered with a
+    postgres_changes `system` message, ok or error; none may leave the join unanswered (an
+    exception in the sandbox's check would)."""
+    sql(
+        "create table if not exists public.hostile_items (id int primary key, name text, "
+        "created_at timestamptz default now(), tags text[])"
+    )
+    sql(
+        "do $$ begin if not exists (select from pg_publication_tables where tablename = "
+        "'hostile_items') then alter publication supabase_realtime add table "
+        "public.hostile_items; end if; end $$"
+    )
+    log_before = len(sandbox.log())
+    ws = await connect(sandbox)
+    topics = {}
+    for i, flt in enumerate(HOSTILE_FILTERS):
+        topic = f"realtime:hostile-filter-{i}"
+        topics[topic] = flt
+        binding = {"event": "*", "schema": "public", "table": "hostile_items", "filter": flt}
+        payload = {"config": {"postgres_changes": [binding]}}
+        await ws.send(
+            json.dumps(
+                {
+                    "topic": topic,
+                    "event": "phx_join",
+                    "payload": payload,
+                    "ref": str(i),
+                    "join_ref": str(i),
+                }
+            )
+        )
+    answered: dict[str, dict] = {}
+    while len(answered) < len(topics):
+        frame = await next_frame(ws, 15)
+        if frame["event"] == "system" and frame["payload"].get("extension") == "postgres_changes":
+            assert frame["topic"] not in answered, "answered twice"
+            answered[frame["topic"]] = frame["payload"]
+    assert set(answered) == set(topics)
+    ok = {topics[t] for t, p in answered.items() if p["status"] == "ok"}
+    assert 'name=not.in.("a,b",NULL)' in ok and "id=eq.\u0000" not in ok
+    assert all(p["status"] in ("ok", "error") and p["message"] for p in answered.values())
+    await ignored(ws, "still open")
+    await ws.close()
+    log = sandbox.log()[log_before:]
+    assert "Traceback" not in log and "error handling" not in log, log[-2000:]
