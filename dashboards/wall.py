@@ -251,11 +251,28 @@ class Wall(LiveView):
         set_if_changed(self.head, markup)
 
 
-# A tile's unit: the wall's, divided among the grid's columns and rows.
+# A tile's unit: the wall's, scaled to the tile's share of the screen (WallGrid).
 TILE_STYLES = """
 .rm-wall-cell { height: 100%; border: 1px solid #1e293b; overflow: hidden; background: #000; }
 .rm-wall-cell .rm-wall { --u: var(--tile-u); }
 """
+
+
+# A tile is the wall's width (100 units) and at most this many units high (header, tiles, trends,
+# chips, with a stale banner and an incident shown): its type unit is the largest that fits.
+TILE_HEIGHT_U = 34
+
+
+def grid(n: int, aspect: float = 16 / 9) -> tuple[int, int]:
+    """(columns, rows) for `n` tiles on a screen of `aspect` that give the largest type: two
+    projects stack (each full width, half the height), four make a 2x2."""
+
+    def unit(cols: int) -> float:
+        rows = math.ceil(n / cols)
+        return min(aspect * 100 / (100 * cols), 100 / (TILE_HEIGHT_U * rows))
+
+    cols = max(range(1, n + 1), key=unit)
+    return cols, math.ceil(n / cols)
 
 
 class WallTile(LiveView):
@@ -304,10 +321,8 @@ class WallGrid(pn.viewable.Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        n = max(len(self.projects), 1)
-        cols = math.ceil(math.sqrt(n))
-        rows = math.ceil(n / cols)
-        unit = f"min(calc(1vw / {cols}), calc(1.7778vh / {rows}))"
+        cols, rows = grid(max(len(self.projects), 1))
+        unit = f"min(calc(1vw / {cols}), calc(100vh / {TILE_HEIGHT_U * rows}))"
         self.tiles = [
             WallTile(
                 data=shared,

@@ -45,6 +45,29 @@ topic = "demo-rows-filtered"
 table = "demo_items"
 filter = "nosuch=eq.1"
 """
+# Two projects in one server (README, "Several projects"): the Overview with its project list,
+# and the tiled wall.
+PROJECT_PAGES = [
+    ("projects-overview", "/app?project=production&page=overview", 1440, 1300),
+    ("wall-tiled", "/wall?layout=tile", 1920, 1080),
+]
+PROJECT_CHANNELS = """
+[[projects.channels]]
+topic = "demo"
+[[projects.channels]]
+topic = "demo-presence"
+presence = true
+presence_key = "realtime-monitor"
+[[projects.channels]]
+topic = "demo-rows"
+[[projects.channels.postgres_changes]]
+table = "demo_items"
+[[projects.channels]]
+topic = "group-live-slots"
+[[projects.channels.postgres_changes]]
+schema = "group"
+table = "live_slots"
+"""
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -96,19 +119,68 @@ def fault_shots(out: Path, names: set[str], wait: float) -> None:
             sb.stop()
 
 
+def project_shots(out: Path, names: set[str], wait: float) -> None:
+    """Two demo sandboxes watched as the projects "production" and "staging"."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from dashboard_process import DashboardServer
+    from sandbox_process import start_sandbox
+
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        sandboxes = {
+            n: start_sandbox(tmp / n, "--demo", changes="poll") for n in ("production", "staging")
+        }
+        config = tmp / "watch.toml"
+        config.write_text(
+            "".join(
+                f'[[projects]]\nname = "{n}"\n[projects.connection]\nurl = "{sb.url}"\n'
+                f'key = "{sb.anon_key}"\n[projects.probes.database]\ndb_url = "{sb.db_url}"\n'
+                + PROJECT_CHANNELS
+                for n, sb in sandboxes.items()
+            )
+        )
+        server = DashboardServer(config, tmp / "panel.log")
+        try:
+            time.sleep(wait)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
+                )
+                for name, path, width, height in PROJECT_PAGES:
+                    if name not in names:
+                        continue
+                    page = browser.new_page(viewport={"width": width, "height": height})
+                    page.goto(server.base + path)
+                    page.wait_for_timeout(6000)
+                    page.screenshot(path=str(out / f"{name}.png"))
+                    page.close()
+                    print(out / f"{name}.png")
+                browser.close()
+        finally:
+            server.stop()
+            for sb in sandboxes.values():
+                sb.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--wait", type=float, default=40.0, help="seconds of traffic before shots")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="only these shots (file stems)")
     args = ap.parse_args()
-    every = {name for name, *_ in PAGES + FAULT_PAGES}
+    every = {name for name, *_ in PAGES + FAULT_PAGES + PROJECT_PAGES}
     names = set(args.only or every)
     if names - every:
         raise SystemExit(f"no such shot: {', '.join(sorted(names - every))}")
     args.out.mkdir(exist_ok=True)
     if names & {name for name, *_ in FAULT_PAGES}:
         fault_shots(args.out, names, min(args.wait, 15.0))
+    if names & {name for name, *_ in PROJECT_PAGES}:
+        project_shots(args.out, names, min(args.wait, 20.0))
     if not names & {name for name, *_ in PAGES}:
         return 0
     with socket.socket() as s:
