@@ -123,6 +123,7 @@ class WatchConfig(FeedConfig):
         without case."""
         problems: list[tuple[str, str]] = []
         first: dict[str, int] = {}
+        data_dirs: dict[str, int] = {}
         for i, p in enumerate(projects):
             j = first.setdefault(p.name.lower(), i)
             if j != i:
@@ -133,6 +134,19 @@ class WatchConfig(FeedConfig):
                         "its own name (it selects the project in ?project= and in /metrics)",
                     )
                 )
+            # each project without a url starts a sandbox, and two cannot share one database
+            if p.uses_sandbox and p.sandbox.data_dir:
+                j = data_dirs.setdefault(p.sandbox.data_dir, i)
+                if j != i:
+                    problems.append(
+                        (
+                            f"[{i}].sandbox.data_dir",
+                            f"{p.sandbox.data_dir!r} is also the sandbox directory of "
+                            f"projects[{j}] (inherited from [sandbox]?): two sandboxes cannot "
+                            "share a database; give each project its own, or none (a temporary "
+                            "one each)",
+                        )
+                    )
         if problems:
             raise Problems(*problems)
         return projects

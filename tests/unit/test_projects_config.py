@@ -133,6 +133,22 @@ def test_duplicate_names_are_refused_with_the_fix(tmp_path):
     ]
 
 
+def test_two_sandboxes_may_not_share_a_data_dir(tmp_path):
+    found = problems(
+        tmp_path,
+        "[sandbox]\ndata_dir = '/var/lib/sb'\n[[projects]]\nname = 'a'\n[[projects]]\nname = 'b'\n",
+    )
+    assert len(found) == 1 and found[0].startswith(
+        "projects[1].sandbox.data_dir '/var/lib/sb' is also the sandbox directory of projects[0]"
+    ), found
+    ok = load(
+        tmp_path,
+        "[[projects]]\nname = 'a'\n[projects.sandbox]\ndata_dir = '/a'\n"
+        "[[projects]]\nname = 'b'\n[projects.sandbox]\ndata_dir = '/b'\n",
+    )
+    assert [c.sandbox.data_dir for c in ok.per_project()] == ["/a", "/b"]
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
