@@ -1,7 +1,7 @@
 """Alert delivery by webhook (issue 13, scope 4) against the real sandbox and a real receiver.
 
 * A latency breach of 20 s, made by our own TCP proxy (tests/tcp_proxy.py) holding every byte
-  from the sandbox to the monitor 300 ms: `python -m monitor check` delivers exactly one firing
+  from the sandbox to the monitor 800 ms: `python -m monitor check` delivers exactly one firing
   and one resolved notice to each webhook (generic JSON and Slack), and counts them in /metrics.
   The rule judged is `latency_p95_ms`, the commit-to-receive p95 of postgres_changes over the
   window (metrics/alerts.py), so the traffic is inserts into a watched table and the delay is on
@@ -153,7 +153,7 @@ topic = "{topic}"
 table = "{table}"
 
 [alerts]
-latency_p95_ms_max = 150         # the stream delivers in a few ms; the proxy adds 300
+latency_p95_ms_max = 400         # the stream delivers in ms (more on a busy machine); +800
 probe_rtt_p95_ms_max = 0         # the probe's round trip grows too: judged elsewhere
 uptime_min = 0                   # nothing else may page in this test
 channel_down_s_max = 0
@@ -163,7 +163,7 @@ window_s = 3
 
 [notify]
 evaluate_s = 0.5
-for_s = 1
+for_s = 2
 retry_initial_s = 0.2
 retry_max_s = 1
 
@@ -209,11 +209,11 @@ format = "slack"
                 assert time.monotonic() < deadline, stderr.read_text()[-3000:]
                 await asyncio.sleep(0.2)
             await asyncio.sleep(1.0)
-            assert receiver.accepted == [], receiver.accepted
+            assert receiver.accepted == [], [b["message"] for b in receiver.bodies("/json/")]
 
-            proxy.delay_down = 0.3
+            proxy.delay_down = 0.8
             breach_started = time.time()
-            await until(lambda: len(receiver.accepted) >= 2, 8, "the firing notices")
+            await until(lambda: len(receiver.accepted) >= 2, 10, "the firing notices")
             fired_after = time.time() - breach_started
             await asyncio.sleep(breach_started + 20 - time.time())
             proxy.delay_down = 0.0
@@ -242,16 +242,16 @@ format = "slack"
     assert [b["status"] for b in plain] == ["firing", "resolved"], plain
     firing, resolved = plain
     for b in plain:
-        assert (b["project"], b["rule"], b["threshold"]) == ("127.0.0.1", "latency_p95_ms", 150.0)
+        assert (b["project"], b["rule"], b["threshold"]) == ("127.0.0.1", "latency_p95_ms", 400.0)
         assert b["source"] == "realtime-monitor" and b["repeat"] == 0
-    assert firing["level"] == "alert" and firing["value"] > 250, firing
+    assert firing["level"] == "alert" and firing["value"] > 700, firing
     assert "commit-to-receive p95" in firing["message"]
-    assert resolved["level"] in ("ok", "warn") and resolved["value"] < 150, resolved
+    assert resolved["level"] in ("ok", "warn") and resolved["value"] < 400, resolved
     assert resolved["started_at"] == firing["started_at"]
     assert firing["id"] != resolved["id"]
     # the breach lasted 20 s; the p95 of a 3 s window follows it within a few seconds
     assert 17 <= resolved["duration_s"] <= 30, resolved
-    assert fired_after < 5 and resolved_after < 10, (fired_after, resolved_after)
+    assert fired_after < 6 and resolved_after < 10, (fired_after, resolved_after)
     slack = receiver.bodies("/slack/")
     assert len(slack) == 2
     assert slack[0]["text"].startswith(":rotating_light: FIRING 127.0.0.1 · latency_p95_ms: ")
