@@ -16,7 +16,8 @@ from pathlib import Path
 import panel
 from tornado.web import StaticFileHandler
 
-CDN_ROUTE = "panel-cdn"
+from monitor.serve import CDN_ROUTE
+
 DIST = Path(panel.__file__).resolve().parent / "dist"
 
 ROUTES = [

@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from monitor import auth
-from monitor.auth_assets import CDN_ROUTE
+
+# where the pages find Panel's files (PANEL_CDN_ROOT); monitor.auth_assets serves them there.
+# Kept here, not there: that plugin imports Panel, and `--help` should not wait for it.
+CDN_ROUTE = "panel-cdn"
 
 # Absolute paths inside the package, so an installed `realtime-monitor serve` runs from any
 # directory (and reads that directory's ./watch.toml), not only from a checkout's root.
