@@ -39,8 +39,8 @@ def add_watch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--project",
         metavar="NAME",
-        help="with [[projects]] in the config: the project to watch (required when it lists "
-        "several)",
+        help="with [[projects]] in the config: the project to watch (check watches every "
+        "project without it; record and replay need it when the config lists several)",
     )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--sandbox-log", help="where the bundled sandbox writes its log")
@@ -65,15 +65,18 @@ def add_metrics_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def one_project(config: WatchConfig, name: str | None) -> WatchConfig:
+def one_project(config: WatchConfig, name: str | None, every: bool = False) -> WatchConfig:
     """The project a headless command watches: the config's only one, or `--project NAME` of
-    its [[projects]]. A headless run reports one project (one report, one exit code, one
-    recording); several are watched by one `serve`, or by one check per project."""
+    its [[projects]]. `record` and `replay` keep one project's stream, so they need one; with
+    `every`, a config of several and no --project is returned whole (`check` watches them all
+    and reports each)."""
     projects = config.per_project()
     names = [p.project for p in projects]
     if name is None:
         if len(projects) == 1:
             return projects[0]
+        if every:
+            return config
         raise ConfigError(
             config.source,
             [f"it lists {len(names)} projects ({', '.join(names)}): choose one with --project"],
@@ -85,14 +88,15 @@ def one_project(config: WatchConfig, name: str | None) -> WatchConfig:
     raise ConfigError(config.source, [f"--project {name}: no such project; {known}"])
 
 
-def with_config(runner: Runner) -> Callable[[argparse.Namespace], int]:
-    """A command handler that loads the config, then runs `runner` on a fresh event loop."""
+def with_config(runner: Runner, every: bool = False) -> Callable[[argparse.Namespace], int]:
+    """A command handler that loads the config, then runs `runner` on a fresh event loop.
+    `every`: the runner takes a config of several projects whole (`one_project`)."""
 
     def handler(args: argparse.Namespace) -> int:
         if getattr(args, "metrics_token", None):  # where the metrics server looks for it
             os.environ[METRICS_TOKEN_ENV] = args.metrics_token
         try:
-            config = one_project(load_config(args.config), getattr(args, "project", None))
+            config = one_project(load_config(args.config), getattr(args, "project", None), every)
         except ConfigError as exc:
             print(f"config error: {exc}", file=sys.stderr)
             return 2

@@ -245,17 +245,20 @@ def test_the_wall_tiles_the_projects(two_projects, open_page):
     assert p.errors == []
 
 
-def test_the_headless_check_watches_the_project_it_is_given(two_projects, sandboxes):
-    """`check --project NAME` watches that project alone (without it, a config of several
-    projects is refused with their names: tests/unit/test_projects_config.py)."""
+def test_the_headless_check_reports_each_project(two_projects, sandboxes):
+    """`check` on a config of several projects watches them all at once and reports each under
+    its name (`--project NAME` picks one: tests/unit/test_projects_config.py)."""
     import json
     import subprocess
     import sys
 
     run = [sys.executable, "-m", "monitor", "check", "--config", str(two_projects.config)]
-    done = subprocess.run(
-        [*run, "--for", "2s", "--project", "beta"], capture_output=True, text=True, timeout=60
-    )
-    report = json.loads(done.stdout)
-    assert report["target"] == sandboxes["beta"].url
-    assert list(report["summary"]["channels"]) == [CHANNEL["beta"]]
+    done = subprocess.run([*run, "--for", "2s"], capture_output=True, text=True, timeout=60)
+    body = json.loads(done.stdout)
+    assert list(body["projects"]) == list(SENT), done.stderr
+    for name, report in body["projects"].items():
+        assert report["target"] == sandboxes[name].url
+        assert list(report["summary"]["channels"]) == [CHANNEL[name]]
+        assert report["summary"]["channels"][CHANNEL[name]]["state"] == "SUBSCRIBED"
+    assert body["ok"] == all(r["ok"] for r in body["projects"].values())
+    assert done.returncode == (0 if body["ok"] else 1)

@@ -239,13 +239,16 @@ def test_the_watch_example_documents_a_projects_list_that_loads(tmp_path, monkey
 
 
 def test_a_headless_command_watches_the_project_it_is_given(tmp_path):
-    """check, record and replay report one project: the only one, or --project NAME."""
+    """record and replay keep one project: the only one, or --project NAME; check takes them
+    all unless --project picks one."""
     from monitor.headless import one_project
 
     config = load(tmp_path, TWO)
     assert one_project(config, "staging").connection.key == "staging-key"
     with pytest.raises(ConfigError, match=r"lists 2 projects \(production, staging\): choose one"):
-        one_project(config, None)
+        one_project(config, None)  # record and replay keep one project's stream
+    assert one_project(config, None, every=True) is config  # check watches them all
+    assert one_project(config, "production", every=True).project == "production"
     with pytest.raises(ConfigError, match="--project nope: no such project; its projects are"):
         one_project(config, "nope")
     single = load(tmp_path, "[[channels]]\ntopic = 'a'\n")
