@@ -37,6 +37,24 @@ ALL_TEXT = """() => {
 }"""
 
 
+# The shadow host of the pane that holds the wall's status, found across shadow roots.
+FIND_WALL_HEAD = """
+  const find = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) {
+        if (el.shadowRoot.querySelector('[data-testid=wall-status]')) return el;
+        const inner = find(el.shadowRoot);
+        if (inner) return inner;
+      }
+    }
+    return null;
+  };
+  const head = find(document);
+"""
+MARK_WALL_HEAD = f"() => {{ {FIND_WALL_HEAD} if (head) head.__rmMark = true; return !!head; }}"
+WALL_HEAD_IS_MARKED = f"() => {{ {FIND_WALL_HEAD} return !!head && head.__rmMark === true; }}"
+
+
 def watch_toml(sandboxes: dict, path) -> None:
     """Two projects by URL and key, each with its own channel; the shared probe settings at the
     top level are inherited by both, the dashboard settings are shared."""
@@ -214,6 +232,7 @@ def test_the_wall_cycles_through_the_projects_in_one_view(two_projects, open_pag
     page = p.page
     label = page.locator("[data-testid=wall-project]")
     label.wait_for(timeout=20_000)
+    assert page.evaluate(MARK_WALL_HEAD)  # marks the pane (its shadow host) that shows the head
     seen: dict[str, str] = {}
     deadline = time.monotonic() + 3 * CYCLE_S + 5
     while len(seen) < 2 and time.monotonic() < deadline:
@@ -225,8 +244,11 @@ def test_the_wall_cycles_through_the_projects_in_one_view(two_projects, open_pag
             seen[name] = total
         time.sleep(0.2)
     assert set(seen) == set(SENT), seen
-    # one wall view, swapped: the page never holds two walls
+    # one wall view, its data swapped: the page never holds two walls, and the pane showing
+    # the second project is the one that showed the first (a new view per turn would be a new
+    # pane, and a wall left cycling for weeks would pile them up)
     assert page.locator("[data-testid=wall-status]").count() == 1
+    assert page.evaluate(WALL_HEAD_IS_MARKED)
     assert p.errors == []
 
 
