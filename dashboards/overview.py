@@ -16,7 +16,7 @@ from metrics.store import Pulse
 from .charts import LatencyChart, RateChart, TimelineChart, following_range, latency_columns
 from .headline import headline, status_markup
 from .live import LiveView, set_if_changed
-from .markup import channel_latency, tile
+from .markup import channel_latency, esc, tile
 from .quota import QuotaView
 from .theme import STYLES
 
@@ -80,7 +80,8 @@ class Overview(LiveView):
 
     def refresh_slow(self, snap: Snapshot) -> None:
         err = self.data.error
-        set_if_changed(self.error, f'<div class="rm-alert">{err}</div>' if err else "")
+        # an exception's text: it may quote a server's answer or a config value
+        set_if_changed(self.error, f'<div class="rm-alert">{esc(err)}</div>' if err else "")
         self.refresh_fast(snap)
         data = self.data
         tiles = data.derived(snap, "overview-tiles", lambda: tiles_markup(snap, data))
