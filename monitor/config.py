@@ -293,12 +293,20 @@ def _written(entry: Any, loc: tuple[Any, ...]) -> bool:
 
 
 def _read(path: Path, source: str) -> dict[str, Any]:
+    """The file's tables; anything that keeps it from being read is a ConfigError, never a
+    traceback at start (each of these was one, found by tests/unit/test_fuzz_watch_config.py)."""
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))  # TOML is UTF-8 by definition
     except FileNotFoundError:
         raise ConfigError(source, ["file not found"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: not UTF-8 ({exc.reason})"]) from None
+    except RecursionError:  # tomllib recurses per nested array: ~500 levels end Python's stack
+        raise ConfigError(source, ["not valid TOML: nested too deeply"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(source, [f"cannot be read: {exc.strerror or exc}"]) from None
 
 
 def _expand(value: Any, path: str, problems: list[str]) -> Any:

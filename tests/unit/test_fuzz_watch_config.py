@@ -120,31 +120,21 @@ def test_any_table_loads_or_names_its_problems(table: dict) -> None:
 
 
 @FUZZ
-@given(st.text(max_size=200))
-def test_any_text_loads_or_is_refused(text: str) -> None:
-    load(text)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_any_bytes_load_or_are_refused(raw: bytes) -> None:
+    load(raw)
 
 
-# Found by the fuzzing, not fixed here: monitor/config.py belongs to another change in flight.
-# The fix (in the issue note): `_read` reads UTF-8 explicitly and turns UnicodeDecodeError,
-# RecursionError and OSError into ConfigError. Strict, so the fix makes these fail until the
-# marker goes.
-NOT_YET = pytest.mark.xfail(
-    strict=True, reason="monitor.config._read lets the error through (issue 14 item 4 note)"
-)
-
-
-@NOT_YET
 @pytest.mark.parametrize(
     "raw",
     [b'[connection]\nurl = "\xff"\n', b"a = " + b"[" * 500 + b"]" * 500],
     ids=["not-utf8", "500-levels"],
 )
 def test_files_tomllib_cannot_read_are_config_errors(raw: bytes) -> None:
+    """Found by the fuzzing: each raised UnicodeDecodeError or RecursionError at start."""
     load(raw)
 
 
-@NOT_YET
 def test_a_path_that_cannot_be_read_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="cannot be read"):
         load_config(tmp_path)  # a directory
