@@ -195,6 +195,9 @@ class MonitoredClient(AsyncRealtimeClient):
         ws = self._ws_connection
         if not ws:
             raise NotConnectedError("_listen")
+        # `close()` (and so `abort()`) counts up the generation; a failed send does not, though
+        # it clears `_ws_connection` too (realtime-py's `_on_connect_error`)
+        generation = self._close_generation
         error: Exception
         try:
             async for raw in ws:
@@ -206,6 +209,8 @@ class MonitoredClient(AsyncRealtimeClient):
                     # noticed, and the same frame again would do it again
                     self._on_malformed(raw, f"not handled: {type(exc).__name__}: {exc}")
         except websockets.exceptions.ConnectionClosedError as exc:
+            if self._close_generation != generation:
+                return  # we dropped it ourselves (`abort`): not the server's doing
             error = exc
             code: int | None = exc.rcvd.code if exc.rcvd else 1006
             reason = f"connection lost (code {code})"
@@ -232,6 +237,17 @@ class MonitoredClient(AsyncRealtimeClient):
         self._ws_connection = None
         self._set_channels_errored(error)
         self._on_drop(reason, code)
+
+    async def abort(self) -> None:
+        """Close without the closing handshake. A socket the probe found silent (a stalled
+        path, a half-open connection, a frozen server) never answers a close frame, and
+        websockets would wait its `close_timeout` (10 s) for one: the reconnect, and the status
+        that says so, would wait with it. RFC 6455 §7.1.1 lets a client close the TCP connection
+        itself when the server's close does not come; the server sees a network failure."""
+        ws = self._ws_connection
+        if ws is not None:
+            ws.transport.abort()
+        await self.close()
 
     def forget_channels(self) -> None:
         """Stop the old session's channels from scheduling rejoins of their own."""

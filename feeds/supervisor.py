@@ -160,7 +160,7 @@ class Supervisor:
                 reason = describe(exc)
                 refused = "401" in reason or "403" in reason
                 self._set_status(ev.ERROR if refused else ev.RECONNECTING, reason)
-                await self._close_client()
+                await self._close_client(abort=True)
                 cls = pb.classify(reason)
                 cls = pb.NETWORK if cls == pb.UNKNOWN else cls
                 delay = self._backoff(attempt)
@@ -173,11 +173,12 @@ class Supervisor:
             attempt = 0
             await self._dropped.wait()
             reason, code = self._drop_reason, self._drop_code
-            await self._close_client()
             if self._stopping:
                 break
-            log.warning("realtime connection dropped: %s", reason)
+            # said before the old socket is closed: closing it is no part of the outage's story
             self._set_status(ev.RECONNECTING, reason)
+            await self._close_client(abort=True)
+            log.warning("realtime connection dropped: %s", reason)
             limited = time.monotonic() - self._join_limited_at < JOIN_LIMIT_CLOSE_S
             cls = pb.classify_close(code, reason, join_limited=limited)
             delay = self._backoff(0)
@@ -224,7 +225,10 @@ class Supervisor:
         if self.config.probes.database.enabled and self.db_url:
             self._tasks.append(asyncio.create_task(self._db_probe(), name="probe-db"))
 
-    async def _close_client(self) -> None:
+    async def _close_client(self, abort: bool = False) -> None:
+        """`abort`: the session failed (a drop, a silent socket, a failed open), so there is
+        no one to take a closing handshake: drop the socket (`MonitoredClient.abort`). A
+        deliberate stop closes politely."""
         for task in getattr(self, "_tasks", []):
             task.cancel()
         self._tasks = []
@@ -232,7 +236,7 @@ class Supervisor:
         if client is not None:
             client.forget_channels()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.close(), 2)
+                await asyncio.wait_for(client.abort() if abort else client.close(), 2)
         self.channels.clear()
 
     # --- channels -----------------------------------------------------------------------------
