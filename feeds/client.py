@@ -249,6 +249,23 @@ class MonitoredClient(AsyncRealtimeClient):
             ws.transport.abort()
         await self.close()
 
+    async def close(self) -> None:
+        """realtime-py's close, which waits for the server's closing handshake and only then
+        stops the read loop and the heartbeat. When that wait is cut short (the Supervisor
+        gives a polite close 2 s), the socket is aborted and both stopped all the same: a
+        half-open socket that still delivers would otherwise go on feeding the sinks after the
+        monitor stopped, or next to the new session's socket, every event twice."""
+        ws = self._ws_connection
+        try:
+            await super().close()
+        except BaseException:
+            if ws is not None:
+                ws.transport.abort()
+            for task in (self._listen_task, self._heartbeat_task):
+                if task is not None:
+                    task.cancel()
+            raise
+
     def forget_channels(self) -> None:
         """Stop the old session's channels from scheduling rejoins of their own."""
         for channel in self.channels.values():
