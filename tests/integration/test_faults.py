@@ -23,8 +23,14 @@ itself for a reset. A half-open connection never heals (its stream has a hole), 
 over for the monitor when it gives the connection up: its recovery is timed from there, and the
 detection (injection to giving up) is timed and bounded on its own.
 
+Latency and a bandwidth limit must not cost a reconnect at all: there the count runs from the
+first subscribe, over the whole fault. A stop on a half-open socket must stop the feed too.
+
 Each test prints one line with its figures (detection, recovery, lost of delivered) to the
-terminal and records them as junit properties.
+terminal and records them as junit properties. What they found in feeds: the Supervisor closed a
+silent socket with a closing handshake nobody answered, which kept the status `connected` and
+held the reconnect for 2 s after the probe's verdict (`DETECT_MAX_S` and the half-open recovery
+fail on it); and a stop that gave up on that handshake left the read loop running.
 
 The monitor is configured to notice a dead socket within about a second, as an operator would
 set it for a wall display: probes every 0.2 s, a probe lost after 0.8 s, two lost in a row are
