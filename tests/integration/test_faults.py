@@ -612,6 +612,7 @@ async def test_sigstop_then_sigcont(shared_sandbox, record_property, capsys):
 @pytest.mark.parametrize(
     ("mode", "words"),
     [("tenant", "Server requested disconnect"), ("deploy", "code 1012")],
+    ids=["tenant", "deploy"],
 )
 async def test_the_servers_drain(shared_sandbox, record_property, capsys, mode, words):
     """tenant: "Server requested disconnect" on every channel, then close 1012; deploy: the
