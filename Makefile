@@ -76,6 +76,7 @@ bench: $(STAMP) $(JS_STAMP) system-deps
 	$(PY) benchmarks/dashboard_latency.py
 	$(PY) benchmarks/dashboard_cpu.py
 	$(PY) benchmarks/scrape.py
+	$(PY) benchmarks/load_presence.py
 
 # Ten minutes of streaming: server and browser memory must stay flat.
 bench-soak: $(STAMP) system-deps

@@ -164,18 +164,24 @@ class Sample:
     cpu: tuple[float, float, float, float]
 
 
-async def server_members(session: aiohttp.ClientSession, sb) -> int | None:
+async def server_stats(session: aiohttp.ClientSession, sb) -> dict:
+    async with session.get(
+        f"{sb.url}/sandbox/v1/stats",
+        headers={
+            "apikey": sb.service_role_key,
+            "Authorization": f"Bearer {sb.service_role_key}",
+        },
+    ) as resp:
+        return await resp.json()
+
+
+async def server_members(session: aiohttp.ClientSession, sb) -> tuple[int | None, dict]:
+    """The sandbox's own count of presence metas, and its tenant rates (60 s averages)."""
     try:
-        async with session.get(
-            f"{sb.url}/sandbox/v1/stats",
-            headers={
-                "apikey": sb.service_role_key,
-                "Authorization": f"Bearer {sb.service_role_key}",
-            },
-        ) as resp:
-            return int((await resp.json())["presence_members"])
+        stats = await server_stats(session, sb)
+        return int(stats["presence_members"]), stats.get("rates", {})
     except (aiohttp.ClientError, KeyError, ValueError):
-        return None
+        return None, {}
 
 
 def proc_cpu(pid: int) -> float:
@@ -243,7 +249,7 @@ async def measure(args) -> dict:
     samples: list[Sample] = []
     steps: list[dict] = []
     phases: list[dict] = []
-    state = {"phase": "warm-up", "step": "start"}
+    state: dict[str, Any] = {"phase": "warm-up", "step": "start"}
     me = os.getpid()
     stop = asyncio.Event()
 
@@ -257,7 +263,10 @@ async def measure(args) -> dict:
             snap = store.snapshot()
             roster = sum(1 for row in snap.roster_rows if row[0] == ROOM)
             t0 = time.monotonic()
-            server = await server_members(session, sb)
+            server, rates = await server_members(session, sb)
+            peaks = state.setdefault("peak_rates", {})
+            for k, v in rates.items():
+                peaks[k] = max(peaks.get(k, 0), v)
             server_ms = (time.monotonic() - t0) * 1000
             cpu_now, t_now = [*map(proc_cpu, pids), machine_cpu()], time.monotonic()
             cpu = tuple(
@@ -385,6 +394,7 @@ async def measure(args) -> dict:
             rows = await tasks[1]
             await tasks[0]
             await asyncio.sleep(1.0)  # the last rows' polls
+            final_stats = await server_stats(session, sb)
             await clients.do("quit")
         finally:
             stop.set()
@@ -476,6 +486,10 @@ async def measure(args) -> dict:
         "monitor_broadcasts": snap.event_totals
         and {f"{k}": v for k, v in snap.event_totals.items() if k[0] == ROOM},
         "roster_stats": snap.cap.roster_stats,
+        "sandbox_stats": final_stats,
+        "sandbox_peak_rates": state.get("peak_rates", {}),
+        "open_incidents": [str(i) for i in snap.open_incidents],
+        "incidents_total": snap.incidents_total,
         "sandbox_log": str(sb.log_path),
     }
 
@@ -487,7 +501,7 @@ def report(res: dict) -> None:
     bad = [s for s in samples if not s["ok"]]
     print(
         f"\n{res['clients']} supabase-js clients, presence + broadcast; monitor sampled every "
-        f"{res['sample_s']} s; settled = truth unchanged for {res['settle_s']} s before the "
+        f"{res['sample_s']} s; settled = no step in flight for {res['settle_s']} s before the "
         "sample"
     )
     print(f"load average before {res['load_average_before']}, after {res['load_average_after']}")
@@ -572,6 +586,13 @@ def report(res: dict) -> None:
         f"{node.get('received')}; errors {node.get('errors')}"
     )
     print(f"monitor: {res['monitor_broadcasts']}; roster {res['roster_stats']}")
+    print(f"monitor incidents: {res['incidents_total']}, open {res['open_incidents']}")
+    print(f"sandbox peak tenant rates (its 60 s averages): {res['sandbox_peak_rates']}")
+    sbs = res["sandbox_stats"]
+    print(
+        f"sandbox: limits {sbs.get('limits')}; refusals "
+        f"{ {k: v for k, v in (sbs.get('refusals') or {}).items() if v} }"
+    )
 
 
 def main() -> None:
