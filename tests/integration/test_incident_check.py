@@ -17,19 +17,29 @@ ROOT = Path(__file__).resolve().parents[2]
 ANA = "20000000-0000-4000-8000-000000000001"
 
 
-def test_an_expired_user_token_fails_the_check_with_auth_expired_on_every_channel(tmp_path):
-    data = tmp_path / "sandbox"
+def test_an_expired_user_token_fails_the_check_with_auth_expired_on_every_channel(
+    fresh_sandbox, tmp_path
+):
+    # The test starts the sandbox itself and mints the token once it is up: the token must
+    # expire while the channels are joined. Minted before a bundled sandbox's start, a loaded
+    # machine spent its 6 s starting PostgreSQL, every join was refused at once, and those
+    # refusals (held 5 s each, as Supabase holds them) outlasted the check.
+    sb = fresh_sandbox("--demo", "--scenario", "tripsage")
     profile = (ROOT / "profiles" / "tripsage.toml").read_text()
-    profile = profile.replace("[sandbox]\n", f'[sandbox]\ndata_dir = "{data}"\n', 1)
-    config = tmp_path / "tripsage.toml"
-    config.write_text(profile)
     token = subprocess.run(
-        [sys.executable, "-m", "sandbox.token", "--sub", ANA, "--ttl", "6s", "--data-dir", data],
+        [sys.executable, "-m", "sandbox.token", "--sub", ANA, "--ttl", "6s"]
+        + ["--jwt-secret", sb.jwt_secret],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
+    config = tmp_path / "tripsage.toml"
+    config.write_text(
+        profile.replace(
+            "[connection]\n", f'[connection]\nurl = "{sb.url}"\nkey = "{sb.anon_key}"\n', 1
+        )
+    )
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "check", "--config", str(config), "--for", "15s"],
         cwd=ROOT,
@@ -44,7 +54,8 @@ def test_an_expired_user_token_fails_the_check_with_auth_expired_on_every_channe
         i["channel"] for i in body["incidents"] if i["class"] == "auth.expired" and i["open"]
     }
     watched = {c["topic"] for c in _channels(profile)}
-    assert expired == watched and len(watched) == 3
+    seen = [(i["channel"], i["class"], i["open"], i.get("message")) for i in body["incidents"]]
+    assert expired == watched and len(watched) == 3, seen
     assert "ALERT incidents: 3 open incident(s): auth.expired" in result.stderr
     connection = body["summary"]["connection"]
     assert connection["status"] == "connected" and connection["reconnects_total"] == 0
