@@ -64,7 +64,7 @@ sandbox: $(STAMP)
 
 # Two workers (tests/conftest.py says how the files are split); the slowest tests named.
 test: $(STAMP) $(JS_STAMP) system-deps
-	$(PY) -m pytest -n 2 --dist loadgroup --durations=20
+	$(PY) -m pytest -n 2 --durations=20
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit

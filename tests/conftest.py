@@ -3,7 +3,7 @@ splits the suite between its two pytest-xdist workers.
 
 Most of the suite's time is spent waiting on real servers (a run takes ~15 min of wall time and
 under 6 min of CPU), so two workers nearly halve it. Each test file stays on one worker
-(`--dist loadgroup` with one group a file), so a module's shared server starts once. The files
+(`pytest_xdist_make_scheduler` below), so a module's shared server starts once. The files
 that drive Chromium or JupyterLab form a single group: they are the heaviest on CPU, several
 judge timing (a row within 5 s, a refresh every second), and one at a time they run as they
 always did.
@@ -26,13 +26,19 @@ JS_DIR = Path(__file__).resolve().parent / "js"
 SERIAL_DIRS = ("browser", "notebooks")  # one worker runs these, one file after another
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group each test by its file, and every browser/notebook file into one group."""
-    tests = Path(__file__).resolve().parent
-    for item in items:
-        rel = item.path.resolve().relative_to(tests)
-        group = "chromium" if rel.parts[0] in SERIAL_DIRS else str(rel)
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's scheduler for `make test`: a work unit is one test file, except that every
+    browser and notebook file is in one unit (`chromium`). Its own `xdist_group` marks cannot do
+    this under pytest 9.2, where the node id they rename is no longer an attribute."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            parts = path.split("/")
+            return "chromium" if len(parts) > 2 and parts[1] in SERIAL_DIRS else path
+
+    return ByFile(config, log)
 
 
 @pytest.fixture(scope="session")
