@@ -1,5 +1,12 @@
 """Presence: who is in each channel (one row per key, however many connections), how many over
-time, and the join/leave log reconciled from presence_state and presence_diff."""
+time, and the join/leave log reconciled from presence_state and presence_diff.
+
+A roster is only as current as the channel's subscription: while a channel is not SUBSCRIBED
+(shut by the server, refused, rejoining) the monitor hears no presence_diff, and the members it
+shows are the last it knew, which may be far from the truth (seen in the 200-client load: 113
+shown, 1 left). The official clients keep that state too, until the next presence_state; a
+monitor must say so, so each such channel's count is marked "last known" with its state.
+"""
 
 from __future__ import annotations
 
@@ -91,6 +98,17 @@ def member_columns(counts: pd.DataFrame, limit: int = 10) -> tuple[list[str], Co
     return channels, cols
 
 
+def member_chip(channel: str, members: int, state: str | None) -> str:
+    """A channel's member count; marked as last known while the channel is not subscribed."""
+    chip = f"<b>{esc(channel)}</b> {members}"
+    if state is None or state == "SUBSCRIBED":
+        return chip
+    return (
+        f'{chip} <span class="rm-stale" data-testid="presence-stale">(last known: the '
+        f"channel is {esc(state)})</span>"
+    )
+
+
 class Presence(LiveView):
     def layout(self) -> pn.viewable.Viewable:
         self.summary = pn.pane.HTML("", stylesheets=[STYLES], sizing_mode="stretch_width")
@@ -113,7 +131,8 @@ class Presence(LiveView):
 
     def refresh_slow(self, snap: Snapshot) -> None:
         counts = {c: n for c, n in snap.totals["presence"].items() if n}
-        chips = " · ".join(f"<b>{esc(c)}</b> {n}" for c, n in sorted(counts.items()))
+        states = {row[0]: row[1] for row in snap.channel_states}
+        chips = " · ".join(member_chip(c, n, states.get(c)) for c, n in sorted(counts.items()))
         set_if_changed(
             self.summary,
             f'<div class="rm-note" data-testid="presence-summary">'

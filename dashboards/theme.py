@@ -93,6 +93,7 @@ STYLES = """
 .rm-note { font-size: 13px; opacity: var(--rm-muted); }
 .rm-alert { border-radius: 8px; padding: 8px 12px; background: rgba(220,38,38,0.15);
   color: #dc2626; font-weight: 600; }
+.rm-stale { color: #d97706; font-weight: 600; }
 """
 
 # The wall is laid out in `--u`, one hundredth of the viewport's width on a 16:9 screen (and less

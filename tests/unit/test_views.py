@@ -173,3 +173,30 @@ def test_the_overview_names_the_slow_channel_against_the_latency_rule():
     ]
     assert "#dc2626" in rows[0] and "#16a34a" in rows[1]  # the slow one breaks the 500 ms rule
     assert "909 ms" in rows[0]
+
+
+def test_presence_marks_the_members_of_a_channel_that_is_down_as_last_known():
+    """While a channel is not subscribed the monitor hears no presence_diff: its roster is what
+    the monitor last knew, and the page says so rather than showing it as live."""
+    from dashboards.presence import Presence
+    from feeds.events import CHANNEL_ERROR, SUBSCRIBED
+
+    store = Store()
+    data = SharedSnapshots(store=store, alerts=AlertsConfig(), channels=["lobby", "room"])
+    now = time.time()
+    store.record_status(StatusChange(now - 5, "connected"))
+    meta = {"phx_ref": "r1", "name": "x"}
+    for channel in ("lobby", "room"):
+        store.record_subscription(SubscriptionChange(now - 5, channel, SUBSCRIBED))
+        store.ingest(
+            Event(now - 4, channel, "presence", "presence_state", payload={"u1": {"metas": [meta]}})
+        )
+    page = Presence(data=data)
+    page.refresh_slow(data.since(now))
+    assert "presence-stale" not in page.summary.object
+    store.record_subscription(SubscriptionChange(now - 1, "room", CHANNEL_ERROR))
+    page.refresh_slow(data.since(now + 1))
+    summary = page.summary.object
+    assert summary.count('data-testid="presence-stale"') == 1
+    assert "<b>room</b> 1 <span" in summary and "the channel is CHANNEL_ERROR" in summary
+    assert "<b>lobby</b> 1 ·" in summary  # the subscribed channel is live, unmarked
