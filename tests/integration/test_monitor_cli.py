@@ -194,17 +194,17 @@ def test_bad_config_exits_2_naming_the_key(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 async def test_record_then_replay_reproduces_the_store(sandbox, sql, tmp_path, suffix):
-    sql("create table if not exists public.rec_rows (id int primary key, v text)")
-    sql(
-        "do $$ begin if not exists (select from pg_publication_tables where tablename = "
-        "'rec_rows') then alter publication supabase_realtime add table public.rec_rows; "
-        "end if; end $$"
-    )
-    sql("delete from public.rec_rows")  # before the monitor joins: not part of what it sees
+    # A table of this run's own: changes committed before a join can still reach it (the
+    # server decodes the WAL after the join, as Supabase's polling does), so emptying a shared
+    # table first put the other run's DELETEs into this one's latency samples.
+    table = f"rec_rows_{suffix[1:]}"
+    sql(f"drop table if exists public.{table}")
+    sql(f"create table public.{table} (id int primary key, v text)")
+    sql(f"alter publication supabase_realtime add table public.{table}")
     cfg = WatchConfig(
         channels=[
             ChannelConfig(topic="rec-bc"),
-            ChannelConfig(topic="rec-rows", postgres_changes=[BindingConfig(table="rec_rows")]),
+            ChannelConfig(topic="rec-rows", postgres_changes=[BindingConfig(table=table)]),
             ChannelConfig(topic="rec-presence", presence=True),
         ]
     )
@@ -230,7 +230,7 @@ async def test_record_then_replay_reproduces_the_store(sandbox, sql, tmp_path, s
                 join_ref=jr,
             )
         for i in range(12):
-            sql("insert into public.rec_rows values (%s, 'x')", i)
+            sql(f"insert into public.{table} values (%s, 'x')", i)
         pj, _ = await w.join("rec-presence", {"presence": {"key": "p", "enabled": True}})
         await w.send(
             "realtime:rec-presence", "presence", {"event": "track", "payload": {}}, join_ref=pj
