@@ -110,6 +110,9 @@ def test_inspector_shows_hostile_events_as_text(xss_dashboard, hostile_client, o
     row = page.locator(".tabulator-row", has=page.locator("[tabulator-field=event]", has_text=IMG))
     row.first.wait_for(timeout=20_000)
     assert page.locator("[tabulator-field=event]", has_text=IMG).first.inner_text() == IMG
+    # frozen first: with traffic flowing, new rows could move another event under the click
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_timeout(600)
     row.first.click()  # the detail: a title with the event name, and the payload's JSON
     title = page.get_by_text(re.compile(r"^#\d+ broadcast · "))
     title.first.wait_for(timeout=5_000)
