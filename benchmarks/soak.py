@@ -779,15 +779,27 @@ class Soak:
             "postgres_max": max(s["postgres_rss"] for s in self.samples),
         }
         heaps: dict[str, dict] = {}
+        by_tab: dict[int, list[tuple[float, float]]] = {}  # each tab's (age, heap) samples
+        for row in self.samples:
+            for pg in row["pages"]:
+                if "heap" in pg:
+                    by_tab.setdefault(pg["n"], []).append((pg["age_s"], pg["heap"]))
         for kind in KINDS:
             ends = [c["last"] for c in self.closed_tabs if c["kind"] == kind and c["last"]]
             pts = [(e["t"], e["heap"]) for e in ends if e["t"] >= warm]
+            within = [
+                slope_per_hour(by_tab[c["n"]])
+                for c in self.closed_tabs
+                if c["kind"] == kind and len(by_tab.get(c["n"], [])) >= 4
+            ]
             heaps[kind] = {
                 "tabs": len(ends),
                 "end_heaps": [e["heap"] for e in ends],
                 "end_nodes": [e["nodes"] for e in ends],
                 "end_listeners": [e["listeners"] for e in ends],
                 "slope_mb_per_h": slope_per_hour(pts),
+                # how a tab's own heap moves over its 5 minutes (median over this page's tabs)
+                "within_tab_slope_mb_per_h": statistics.median(within) if within else None,
             }
         lives = [s["live_sessions"] for s in self.samples]
         tot = {
@@ -873,7 +885,11 @@ def report(res: dict) -> None:
     print("JS heap at each tab's last sample before it closed (MB), and its slope:")
     for kind, h in res["heaps"].items():
         heaps = ", ".join(f"{x:.1f}" for x in h["end_heaps"])
-        print(f"  {kind:<10} {h['tabs']:>2} tabs: {heaps}  slope {h['slope_mb_per_h']:+.2f} MB/h")
+        w = h["within_tab_slope_mb_per_h"]
+        print(
+            f"  {kind:<10} {h['tabs']:>2} tabs: {heaps}  slope {h['slope_mb_per_h']:+.2f} MB/h"
+            + (f"; within a tab (median) {w:+.1f} MB/h" if w is not None else "")
+        )
     print(
         f"live sessions: max {s['max_live']}, min {s['min_live']} with {s['tabs']} tabs open; "
         f"{s['after_close']} after the last tab closed"
