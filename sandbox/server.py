@@ -89,6 +89,7 @@ class Sandbox:
         if self.config.demo:
             project = Project(self.base_url, pool, keys)
             demo = DemoRunner(project, self.config.scenarios, self.config.rate, self.config.seed)
+            await demo.prepare()  # the READY line comes after start(): the seed rows are there
             self._tasks.append(asyncio.create_task(demo.run(), name="demo"))
 
     async def _start_database(self) -> asyncpg.Pool:

@@ -26,6 +26,20 @@ class DemoRunner:
         self.scenarios = [known[name]() for name in (names or sorted(known))]
         self.rate = rate
         self.seed = seed
+        self._prepared: set[str] = set()  # scenarios whose SQL prepare() has applied
+
+    async def prepare(self) -> None:
+        """Apply every scenario's schema and seed rows, before the sandbox says it is ready: a
+        client that joins at once must find the rows its RLS policies read (a TripSage owner
+        was refused her own session when the demo task had not yet run the SQL)."""
+        for scenario in self.scenarios:
+            try:
+                for path in scenario.sql:
+                    async with self.project.db.acquire() as conn:
+                        await conn.execute(path.read_text())
+            except Exception:  # its supervisor logs it, applies it again and restarts it
+                continue
+            self._prepared.add(scenario.name)
 
     async def run(self) -> None:
         await asyncio.gather(*(self._supervise(i, s) for i, s in enumerate(self.scenarios)))
@@ -38,9 +52,10 @@ class DemoRunner:
                 self.project, self.rate, random.Random(self.seed * 1000 + index + attempt)
             )
             try:
-                for path in scenario.sql:
-                    async with self.project.db.acquire() as conn:
-                        await conn.execute(path.read_text())
+                if attempt or scenario.name not in self._prepared:
+                    for path in scenario.sql:
+                        async with self.project.db.acquire() as conn:
+                            await conn.execute(path.read_text())
                 await scenario.run(ctx)
             except asyncio.CancelledError:
                 await ctx.close()

@@ -43,6 +43,20 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def parse(source: str, file: str, attempts: int = 3) -> ast.Module:
+    """`ast.parse`, tried again on CPython 3.11.7's spurious "AST constructor recursion depth
+    mismatch": before 3.11.8 the converter's depth counter is one per interpreter, so an AST
+    built on another thread at the same moment (a library's background thread in this worker)
+    trips it (python/cpython gh-106905). The source is fine; a second parse succeeds."""
+    for attempt in range(attempts):
+        try:
+            return ast.parse(source, file)
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def imports_of(source: str, file: str, module: str, is_package: bool) -> list[Import]:
     """Every import statement anywhere in `source`, with relative imports made absolute.
 
@@ -50,7 +64,7 @@ def imports_of(source: str, file: str, module: str, is_package: bool) -> list[Im
     usually is in `from . import x`), else `pkg`; `known_module` decides afterwards."""
     package = module if is_package else module.rpartition(".")[0]
     found: list[Import] = []
-    for node in ast.walk(ast.parse(source, file)):
+    for node in ast.walk(parse(source, file)):
         if isinstance(node, ast.Import):
             found += [Import(file, node.lineno, module, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
