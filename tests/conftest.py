@@ -1,8 +1,8 @@
 """Shared fixtures: a real sandbox process per test session, on a free port; and how `make test`
 splits the suite between its two pytest-xdist workers.
 
-Most of the suite's time is spent waiting on real servers (a run takes ~15 min of wall time and
-under 6 min of CPU), so two workers nearly halve it. Each test file stays on one worker
+Most of the suite's time is spent waiting on real servers (a serial run takes ~15 min of wall time
+and under 8 min of CPU), so two workers nearly halve it. Each test file stays on one worker
 (`pytest_xdist_make_scheduler` below), so a module's shared server starts once. The files
 that drive Chromium or JupyterLab form a single group: they are the heaviest on CPU, several
 judge timing (a row within 5 s, a refresh every second), and one at a time they run as they
