@@ -152,7 +152,9 @@ async def test_check_counts_exactly_rates_within_2pct_and_latencies(fresh_sandbo
     rate = summary["rates"]["by_channel"]["load-rate"]
     assert abs(rate - 50.0) / 50.0 < 0.02, f"rate {rate:.2f}/s, sent 50/s"
     commit = summary["latency_ms"]["commit"]
-    assert commit["count"] == 40 and 0 < commit["p50"] < 100 and commit["p99"] < 1000
+    # sane milliseconds, not a latency budget (benchmarks/sandbox_fanout.py measures that): the
+    # stream's p50 is a few ms on a quiet machine, 167 ms beside a 2,000 events/s soak
+    assert commit["count"] == 40 and 0 < commit["p50"] < 500 and commit["p99"] < 2000
     rtt = summary["latency_ms"]["probe_rtt"]
     assert rtt["count"] >= 20 and 0 < rtt["p50"] < 100
     assert summary["connection"]["uptime"] == pytest.approx(1.0, abs=0.01)
