@@ -97,7 +97,12 @@ def start_sandbox_child(
     reader.start()
     reader.join(timeout)
     if not info:
-        code = proc.poll()  # the reader also returns when the child exits before it is ready
+        code = None
+        if not reader.is_alive():  # the reader saw the end of stdout: the child is exiting
+            try:
+                code = proc.wait(timeout=10)  # its status comes a moment after its stdout closes
+            except subprocess.TimeoutExpired:
+                code = None
         proc.kill()
         proc.wait()
         where = f" (see {log_path})" if log_path else ""
