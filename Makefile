@@ -77,6 +77,7 @@ bench: $(STAMP) $(JS_STAMP) system-deps
 	$(PY) benchmarks/dashboard_cpu.py
 	$(PY) benchmarks/scrape.py
 	$(PY) benchmarks/load_presence.py
+	$(PY) benchmarks/history_memory.py
 
 # Ten minutes of streaming: server and browser memory must stay flat. SOAK_MIN=N instead runs
 # the soak (benchmarks/soak.py): N minutes at 2,000 events/s, a tab replaced every minute, the

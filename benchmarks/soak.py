@@ -87,6 +87,16 @@ def marker_of(kind: str) -> str:
     return "[data-testid=wall-status]" if kind == "wall" else "[data-testid=nav-overview]"
 
 
+def bracket_diff(counted: int, counted_during_read: int, delivered: int) -> int:
+    """0 when `delivered` lies between the monitor's counts read just before and just after the
+    sandbox's counters; otherwise how far the monitor was ahead (+) or behind (-)."""
+    if delivered < counted:
+        return counted - delivered
+    if delivered > counted + counted_during_read:
+        return counted + counted_during_read - delivered
+    return 0
+
+
 def slope_per_hour(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, value) points, in value units per hour."""
     if len(points) < 3:
@@ -549,16 +559,18 @@ class Soak:
         rec: dict = {"k": k + 1, "mode": mode, "t": round(self.t(), 1)}
         paused = await self.load.pause()
         await asyncio.sleep(3)
-        sb_stats = http_json(self.sb.url + "/sandbox/v1/stats")
-        self.close_epoch(
-            sb_stats, paused, await asyncio.to_thread(monitor_counts, self.server.base)
-        )
+        await self.close_epoch(paused)
         t_stop = time.monotonic()
         rec["wall_stop"] = time.time()
         sig = signal.SIGTERM if mode == "SIGTERM" else signal.SIGKILL
         await asyncio.to_thread(self.sb.stop, sig)
         t_down = time.monotonic()
         rec["stop_s"] = round(t_down - t_stop, 2)
+        # The next lifetime's baseline, read while no sandbox runs: nothing can be delivered
+        # now, so whatever the old one delivered after its last stats read (a probe echo) falls
+        # in neither lifetime's comparison.
+        await asyncio.sleep(0.5)
+        self.epoch_start_monitor = await asyncio.to_thread(monitor_counts, self.server.base)
         self.load.resume()
         self.sb = await asyncio.to_thread(self.start_sandbox)
         t_ready = time.monotonic()
@@ -589,14 +601,21 @@ class Soak:
             flush=True,
         )
 
-    def close_epoch(self, sb_stats: dict, load_state: dict, mon: dict) -> None:
+    async def close_epoch(self, load_state: dict) -> None:
         """One sandbox lifetime: what it delivered, what the monitor counted in it, what the load
-        had acknowledged in it. Called with the load paused and drained."""
+        had acknowledged in it. Called with the load paused and drained.
+
+        The probes do not pause, so the sandbox's counters are read between two readings of the
+        monitor's (the second 0.5 s later, when what was delivered by then has been counted):
+        no loss and no double count means the sandbox's figure lies between the two."""
+        before = await asyncio.to_thread(monitor_counts, self.server.base)
+        sb_stats = await asyncio.to_thread(http_json, self.sb.url + "/sandbox/v1/stats")
+        await asyncio.sleep(0.5)
+        mon = await asyncio.to_thread(monitor_counts, self.server.base)
         m0, l0 = self.epoch_start_monitor, self.epoch_start_load
-        d = {
-            k: mon.get(k, 0) - m0.get(k, 0)
-            for k in ("broadcast", "postgres_changes", "soak", "probe_rtt", "probe_db")
-        }
+        keys = ("broadcast", "postgres_changes", "soak", "probe_rtt", "probe_db")
+        d = {k: before.get(k, 0) - m0.get(k, 0) for k in keys}
+        late = {k: mon.get(k, 0) - before.get(k, 0) for k in keys}  # counted during the read
         acked = load_state.get("acked", 0) - l0.get("acked", 0)
         pg = load_state.get("pg_committed", 0) - l0.get("pg_committed", 0)
         ep = {
@@ -625,16 +644,16 @@ class Soak:
         # probe's inserts ("db"). A probe in flight at the boundary may land in the next lifetime.
         sb_b = sb_stats.get("broadcasts_delivered", 0)
         sb_c = sb_stats.get("db_messages_delivered", 0)
-        ep["broadcast_diff"] = d["soak"] + d["probe_rtt"] - sb_b
-        ep["pg_diff"] = d["postgres_changes"] + d["probe_db"] - sb_c
-        ep["broadcast_equal"] = ep["broadcast_diff"] == 0
-        ep["pg_equal"] = ep["pg_diff"] == 0
+        ep["broadcast_diff"] = bracket_diff(d["soak"] + d["probe_rtt"], late["probe_rtt"], sb_b)
+        ep["pg_diff"] = bracket_diff(d["postgres_changes"] + d["probe_db"], late["probe_db"], sb_c)
+        ep["broadcast_equal"] = ep["broadcast_diff"] == 0 and late["soak"] == 0
+        ep["pg_equal"] = ep["pg_diff"] == 0 and late["postgres_changes"] == 0
         ep["soak_delivered"] = sb_b - d["probe_rtt"]
         ep["pg_delivered"] = sb_c - d["probe_db"]
         ep["acked_not_delivered"] = acked - d["soak"]
         ep["pg_committed_not_delivered"] = pg - d["postgres_changes"]
         self.epochs.append(ep)
-        self.epoch_start_monitor, self.epoch_start_load = mon, load_state
+        self.epoch_start_monitor, self.epoch_start_load = mon, load_state  # restart() re-reads
         print(
             f"  sandbox lifetime {ep['epoch']}: load acked {acked:,}, sandbox delivered "
             f"{sb_b:,} broadcasts (monitor: {d['soak']:,} load + {d['probe_rtt']:,} probe) and "
@@ -650,8 +669,11 @@ class Soak:
         self.sb = await asyncio.to_thread(self.start_sandbox)
         await self.setup_rows()
         db_url = self.sb.db_url
+        watch = watch_toml(self.sb, self.tmp / "watch.toml", (TOPIC,))
+        if a.history_s:  # the 1-second buckets' retention (6 h by default, still filling here)
+            watch.write_text(watch.read_text() + f"\n[buffers]\nhistory_s = {a.history_s}\n")
         self.server = DashboardServer(
-            watch_toml(self.sb, self.tmp / "watch.toml", (TOPIC,)),
+            watch,
             self.tmp / "panel.log",
             panel_args=("--rest-session-info", "--session-history", "20"),
         )
@@ -713,11 +735,7 @@ class Soak:
                     self.print_row(row)
                     paused = await self.load.pause()
                     await asyncio.sleep(3)
-                    self.close_epoch(
-                        http_json(self.sb.url + "/sandbox/v1/stats"),
-                        paused,
-                        monitor_counts(self.server.base),
-                    )
+                    await self.close_epoch(paused)
                     while self.tabs:
                         await self.close_oldest()
                     await asyncio.sleep(5)
@@ -927,6 +945,12 @@ def main() -> None:
     ap.add_argument("--pg-rate", type=float, default=50.0, help="row updates/s")
     ap.add_argument(
         "--restart-every", type=int, default=0, help="minutes (default 10, or half a shorter run)"
+    )
+    ap.add_argument(
+        "--history-s",
+        type=int,
+        default=0,
+        help="[buffers] history_s for the monitor (default: its own, 6 h; see history_memory.py)",
     )
     ap.add_argument("--json-out", type=Path)
     args = ap.parse_args()
