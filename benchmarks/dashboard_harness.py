@@ -167,33 +167,19 @@ class CpuMeter:
 # --- load generator ---------------------------------------------------------------------------
 
 
-class LoadGenerator:
-    """The paced broadcast generator as a child process (see `_load_main`)."""
+class LoadProcess:
+    """A load child, `python SCRIPT load ARGS...`: it prints `LOAD READY` once it runs and
+    `LOAD STATS {json}` when it stops on SIGTERM."""
 
-    def __init__(self, sb, topic: str, rate: float, batch_ms: int = 100) -> None:
+    def __init__(self, script: Path, args: list[str], stop_timeout: float = 15) -> None:
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "load",
-                "--url",
-                sb.url,
-                "--key",
-                sb.service_role_key,
-                "--topic",
-                topic,
-                "--rate",
-                str(rate),
-                "--batch-ms",
-                str(batch_ms),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
+            [sys.executable, str(script), "load", *args], stdout=subprocess.PIPE, text=True
         )
         line = self.proc.stdout.readline()
         if not line.startswith("LOAD READY"):
             raise RuntimeError(f"load generator failed to start: {line!r}")
         self.stats: dict = {}
+        self.stop_timeout = stop_timeout
 
     @property
     def pid(self) -> int:
@@ -203,7 +189,7 @@ class LoadGenerator:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            out, _ = self.proc.communicate(timeout=15)
+            out, _ = self.proc.communicate(timeout=self.stop_timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, _ = self.proc.communicate()
@@ -211,6 +197,17 @@ class LoadGenerator:
             if line.startswith("LOAD STATS "):
                 self.stats = json.loads(line[len("LOAD STATS ") :])
         return self.stats
+
+
+class LoadGenerator(LoadProcess):
+    """The paced broadcast generator as a child process (see `_load_main`)."""
+
+    def __init__(self, sb, topic: str, rate: float, batch_ms: int = 100) -> None:
+        super().__init__(
+            Path(__file__).resolve(),
+            ["--url", sb.url, "--key", sb.service_role_key, "--topic", topic]
+            + ["--rate", str(rate), "--batch-ms", str(batch_ms)],
+        )
 
 
 async def _load(url: str, key: str, topic: str, rate: float, batch_ms: int) -> dict:

@@ -51,7 +51,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dashboard_harness import (  # noqa: E402
     DashboardServer,
+    LoadProcess,
     chromium_pids,
     cpu_seconds,
     launch_chromium,
@@ -249,36 +249,17 @@ async def _load(a: argparse.Namespace) -> None:
     print("LOAD STATS " + json.dumps(out), flush=True)
 
 
-class Load:
+class Load(LoadProcess):
     """The load process, paused and resumed by signal, its counters read from its state file."""
 
     def __init__(self, sb, db_url: str, rate: float, pg_rate: float, state: Path) -> None:
         self.state = state
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "load",
-                "--url",
-                sb.url,
-                "--key",
-                sb.service_role_key,
-                "--db-url",
-                db_url,
-                "--rate",
-                str(rate),
-                "--pg-rate",
-                str(pg_rate),
-                "--state",
-                str(state),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
+        super().__init__(
+            Path(__file__).resolve(),
+            ["--url", sb.url, "--key", sb.service_role_key, "--db-url", db_url]
+            + ["--rate", str(rate), "--pg-rate", str(pg_rate), "--state", str(state)],
+            stop_timeout=30,
         )
-        line = self.proc.stdout.readline()
-        if not line.startswith("LOAD READY"):
-            raise RuntimeError(f"load generator failed to start: {line!r}")
-        self.stats: dict = {}
 
     def read(self) -> dict:
         try:
@@ -301,19 +282,6 @@ class Load:
 
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGUSR2)
-
-    def stop(self) -> dict:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        for line in out.splitlines():
-            if line.startswith("LOAD STATS "):
-                self.stats = json.loads(line[len("LOAD STATS ") :])
-        return self.stats
 
 
 def _load_main(argv: list[str]) -> None:

@@ -71,11 +71,48 @@ table = "live_slots"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
+def open_incident_row(page) -> None:
+    """The Incidents page with the refused private channel's row opened to its detail."""
+    row = page.locator(".tabulator-row", has_text="policy.denied").first
+    row.locator(".tabulator-cell", has_text="►").first.click()
+    page.mouse.move(0, 0)  # no hover highlight on the row
+    page.get_by_text("Incidents", exact=True).last.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+
+
+def select_inspector_row(page) -> None:
+    page.locator(".tabulator-row").nth(2).click()
+    page.mouse.move(0, 0)  # only the selected row highlighted, not the one under the pointer
+    page.wait_for_timeout(1200)
+
+
+BEFORE_SHOT = {"incidents": open_incident_row, "inspector": select_inspector_row}
+
+
+def shoot(base: str, pages: list, names: set[str], out: Path, settle_ms: int) -> None:
+    """Each page of `pages` whose name is in `names`, in a new tab of Debian's Chromium, given
+    `settle_ms` to render its streams (and its BEFORE_SHOT step), saved as out/NAME.png."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        for name, path, width, height in pages:
+            if name not in names:
+                continue
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(base + path)
+            page.wait_for_timeout(settle_ms)
+            if name in BEFORE_SHOT:
+                BEFORE_SHOT[name](page)
+            page.screenshot(path=str(out / f"{name}.png"))
+            page.close()
+            print(out / f"{name}.png")
+        browser.close()
+
+
 def fault_shots(out: Path, names: set[str], wait: float) -> None:
     """The pages that show incidents, from a watch that goes wrong on purpose."""
     import tempfile
-
-    from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT / "tests"))
     from dashboard_process import DashboardServer, watch_toml
@@ -94,26 +131,7 @@ def fault_shots(out: Path, names: set[str], wait: float) -> None:
             time.sleep(3)
             sb.fault("disconnect", {})
             time.sleep(6)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-                )
-                for name, path, width, height in FAULT_PAGES:
-                    if name not in names:
-                        continue
-                    page = browser.new_page(viewport={"width": width, "height": height})
-                    page.goto(server.base + path)
-                    page.wait_for_timeout(5000)
-                    if name == "incidents":  # open the refused private channel's row
-                        row = page.locator(".tabulator-row", has_text="policy.denied").first
-                        row.locator(".tabulator-cell", has_text="►").first.click()
-                        page.mouse.move(0, 0)  # no hover highlight on the row
-                        page.get_by_text("Incidents", exact=True).last.scroll_into_view_if_needed()
-                        page.wait_for_timeout(1500)
-                    page.screenshot(path=str(out / f"{name}.png"))
-                    page.close()
-                    print(out / f"{name}.png")
-                browser.close()
+            shoot(server.base, FAULT_PAGES, names, out, 5000)
         finally:
             server.stop()
             sb.stop()
@@ -122,8 +140,6 @@ def fault_shots(out: Path, names: set[str], wait: float) -> None:
 def project_shots(out: Path, names: set[str], wait: float) -> None:
     """Two demo sandboxes watched as the projects "production" and "staging"."""
     import tempfile
-
-    from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT / "tests"))
     from dashboard_process import DashboardServer
@@ -146,20 +162,7 @@ def project_shots(out: Path, names: set[str], wait: float) -> None:
         server = DashboardServer(config, tmp / "panel.log")
         try:
             time.sleep(wait)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS
-                )
-                for name, path, width, height in PROJECT_PAGES:
-                    if name not in names:
-                        continue
-                    page = browser.new_page(viewport={"width": width, "height": height})
-                    page.goto(server.base + path)
-                    page.wait_for_timeout(6000)
-                    page.screenshot(path=str(out / f"{name}.png"))
-                    page.close()
-                    print(out / f"{name}.png")
-                browser.close()
+            shoot(server.base, PROJECT_PAGES, names, out, 6000)
         finally:
             server.stop()
             for sb in sandboxes.values():
@@ -204,32 +207,7 @@ def main() -> int:
                     raise SystemExit("dashboard did not start") from None
                 time.sleep(0.5)
         time.sleep(args.wait)
-        from playwright.sync_api import sync_playwright
-
-        args.out.mkdir(exist_ok=True)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                ],
-            )
-            for name, path, width, height in PAGES:
-                if name not in names:
-                    continue
-                page = browser.new_page(viewport={"width": width, "height": height})
-                page.goto(base + path)
-                page.wait_for_timeout(6000)
-                if name == "inspector":
-                    page.locator(".tabulator-row").nth(2).click()
-                    page.wait_for_timeout(1200)
-                page.screenshot(path=str(args.out / f"{name}.png"))
-                page.close()
-                print(f"{args.out / (name + '.png')}")
-            browser.close()
+        shoot(base, PAGES, names, args.out, 6000)
     finally:
         server.terminate()
         server.wait(20)
