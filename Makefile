@@ -82,11 +82,13 @@ bench: $(STAMP) $(JS_STAMP) system-deps
 # Ten minutes of streaming: server and browser memory must stay flat. SOAK_MIN=N instead runs
 # the soak (benchmarks/soak.py): N minutes at 2,000 events/s, a tab replaced every minute, the
 # sandbox restarted every 10 (make bench-soak-hour: the hour). Neither is part of `make test`.
+# SOAK_HISTORY=S sets the monitor's [buffers] history_s (600: flat once 10 minutes are in).
+SOAK_ARGS = $(if $(SOAK_HISTORY),--history-s $(SOAK_HISTORY))
 bench-soak: $(STAMP) system-deps
-	$(if $(SOAK_MIN),$(PY) benchmarks/soak.py --minutes $(SOAK_MIN),$(PY) benchmarks/dashboard_memory.py)
+	$(if $(SOAK_MIN),$(PY) benchmarks/soak.py --minutes $(SOAK_MIN) $(SOAK_ARGS),$(PY) benchmarks/dashboard_memory.py)
 
 bench-soak-hour: $(STAMP) system-deps
-	$(PY) benchmarks/soak.py --minutes 60
+	$(PY) benchmarks/soak.py --minutes 60 $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sandbox feeds metrics dashboards monitor tests benchmarks app.py wall.py
